@@ -1,0 +1,1 @@
+"""edgebill daemon package."""

@@ -1,0 +1,1 @@
+"""Alembic migrations for the edgebill schema (run with :func:`daemon.db.upgrade`)."""

@@ -1,0 +1,250 @@
+"""``edgebill demo``: the whole system on one machine, with emulated routers and an SQLite file.
+
+The first run creates, in the data folder, a configuration with two emulated RouterOS routers, key files, an
+admin password, and a small ISP (plans, customers, PPPoE and static services); later runs reuse them. Then it
+starts the emulated routers (their configuration survives restarts in state files, as a router keeps its own),
+the daemon's scheduler (which pushes the services to the routers within seconds and polls their counters), and the
+dashboard, and prints where to sign in. Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from daemon.config import Settings, load_settings
+from daemon.db import make_engine, session_factory, upgrade
+from daemon.db.models import Customer, User, utcnow
+from daemon.security import SecretBox, create_key_file
+
+log = logging.getLogger(__name__)
+
+ACTOR = "demo"
+DEMO_ROUTERS = ("core1", "tower2")
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    name: str
+    download: str
+    upload: str
+    price: str
+
+
+PLANS = (
+    DemoPlan("home-10", "10M", "5M", "25.00"),
+    DemoPlan("home-25", "25M", "10M", "39.00"),
+    DemoPlan("business-100", "100M", "50M", "120.00"),
+)
+
+CUSTOMERS = (
+    ("Ada Lovelace", "ada@example.net", "home-25"),
+    ("Grace Hopper", "grace@example.net", "business-100"),
+    ("Alan Turing", "alan@example.net", "home-10"),
+    ("Katherine Johnson", "katherine@example.net", "home-25"),
+    ("Edsger Dijkstra", "edsger@example.net", "home-10"),
+    ("Barbara Liskov", "barbara@example.net", "home-25"),
+    ("Donald Knuth", "donald@example.net", "business-100"),
+    ("Margaret Hamilton", "margaret@example.net", "home-10"),
+    ("Claude Shannon", "claude@example.net", "home-25"),
+    ("Radia Perlman", "radia@example.net", "home-10"),
+)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def port_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def _secret_file(path: Path, content: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.write_text(content + "\n", encoding="utf-8")
+    path.chmod(0o600)
+
+
+def write_demo_config(data_dir: Path, *, web_port: int | None = None) -> Path:
+    """Create ``edgebill.toml`` and its key files in ``data_dir`` (only what does not exist yet)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    config = data_dir / "edgebill.toml"
+    if config.exists():
+        return config
+    secrets_dir = data_dir / "secrets"
+    _secret_file(secrets_dir / "web.key", secrets.token_hex(32))
+    create_key_file(secrets_dir / "data.key")
+    _secret_file(secrets_dir / "routers.password", secrets.token_urlsafe(18))
+    if web_port is None:
+        web_port = 8080 if port_free("127.0.0.1", 8080) else free_port()
+    routers = "\n".join(
+        f"""
+[[routers]]
+name = "{name}"
+kind = "mikrotik"
+host = "127.0.0.1"
+port = {free_port()}
+username = "edgebill"
+password_file = "secrets/routers.password"
+site = "Demo site {i + 1}"
+timeout = "5s"
+"""
+        for i, name in enumerate(DEMO_ROUTERS)
+    )
+    config.write_text(
+        f"""# edgebill demo configuration, written by `edgebill demo`. The routers are emulated on this machine.
+[database]
+url = "sqlite:///edgebill.db"
+
+[web]
+listen = "127.0.0.1:{web_port}"
+secret_key_file = "secrets/web.key"
+base_url = "http://127.0.0.1:{web_port}"
+
+[security]
+secret_key_file = "secrets/data.key"
+
+[scheduler]
+reconcile_interval = "30s"
+poll_interval = "30s"
+
+[billing]
+currency = "USD"
+timezone = "UTC"
+due_days = 14
+{routers}""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def ensure_admin(sessions: sessionmaker[Session], data_dir: Path) -> tuple[str, str]:
+    """The admin's user name and password, creating both on the first run."""
+    from daemon.services import users
+
+    pw_file = data_dir / "secrets" / "admin.password"
+    if not pw_file.exists():
+        _secret_file(pw_file, secrets.token_urlsafe(12))
+    password = pw_file.read_text(encoding="utf-8").strip()
+    with sessions.begin() as session:
+        if session.scalar(select(func.count()).select_from(User)) == 0:
+            users.create_user(session, ACTOR, "admin", password, role="admin")
+    return "admin", password
+
+
+def seed(sessions: sessionmaker[Session], settings: Settings) -> None:
+    """A small ISP: three plans, ten customers with one service each, spread over the routers."""
+    from daemon.services import customers, plans, services
+
+    box = SecretBox.from_file(settings.security.secret_key_file)
+    with sessions.begin() as session:
+        if session.scalar(select(func.count()).select_from(Customer)):
+            return
+        for p in PLANS:
+            plans.add_plan(session, ACTOR, settings, name=p.name, download=p.download, upload=p.upload, price=p.price)
+        for i, (name, email, plan) in enumerate(CUSTOMERS):
+            cust = customers.add_customer(session, ACTOR, name=name, email=email)
+            router = DEMO_ROUTERS[i % len(DEMO_ROUTERS)]
+            started = (utcnow() - timedelta(days=40 + 3 * i)).date()
+            login = None if i % 5 == 4 else name.split()[0].lower()
+            services.add_service(
+                session,
+                ACTOR,
+                box,
+                customer_id=cust.id,
+                plan_name=plan,
+                router_name=router,
+                started_on=started,
+                pppoe_login=login,
+                pppoe_password=secrets.token_urlsafe(9) if login else None,
+                ipv4=None if login else f"100.64.0.{10 + i}",
+            )
+    log.info("demo data created: %d plans, %d customers", len(PLANS), len(CUSTOMERS))
+
+
+@contextlib.contextmanager
+def emulated_routers(settings: Settings, data_dir: Path) -> Iterator[None]:
+    from lab.routeros import RouterOSEmulator
+
+    started: list[RouterOSEmulator] = []
+    try:
+        for r in settings.routers:
+            if r.kind != "mikrotik" or r.host != "127.0.0.1":
+                continue
+            emu = RouterOSEmulator(
+                users={r.username: r.password()},
+                host=r.host,
+                port=r.port,
+                identity=r.name,
+                seed=sum(map(ord, r.name)),
+                state_file=data_dir / f"{r.name}.router.json",
+                redial_delay=5.0,
+                realtime=True,
+            )
+            emu.start()
+            started.append(emu)
+            log.info("emulated RouterOS router %s on %s:%d", r.name, r.host, r.port)
+        yield
+    finally:
+        for emu in started:
+            emu.stop()
+
+
+def run_demo(data_dir: Path) -> int:
+    """Start everything and block until Ctrl-C."""
+    from waitress.server import create_server
+
+    from daemon.runner import Daemon
+    from web import create_app
+
+    data_dir = data_dir.resolve()
+    settings = load_settings(write_demo_config(data_dir))
+    engine = make_engine(settings.database.url)
+    upgrade(engine)
+    sessions = session_factory(engine)
+    from daemon.services.routers import sync_routers
+
+    with sessions.begin() as session:
+        sync_routers(session, settings)
+    user, password = ensure_admin(sessions, data_dir)
+    seed(sessions, settings)
+
+    with emulated_routers(settings, data_dir):
+        daemon = Daemon(settings, sessions)
+        server = create_server(
+            create_app(settings, sessions=sessions), host=settings.web.host, port=settings.web.port, threads=4
+        )
+        print(
+            f"\nedgebill demo is running.\n"
+            f"  dashboard: {settings.web.base_url}/\n"
+            f"  sign in:   {user} / {password}\n"
+            f"  data:      {data_dir} (configuration in edgebill.toml)\n"
+            f"  CLI:       .venv/bin/edgebill --config {data_dir / 'edgebill.toml'} service list\n"
+            "Press Ctrl-C to stop.\n",
+            flush=True,
+        )
+        web = threading.Thread(target=server.run, name="web", daemon=True)
+        web.start()
+        try:
+            daemon.run_forever()
+        finally:
+            server.close()
+    return 0

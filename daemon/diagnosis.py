@@ -1,0 +1,177 @@
+"""Why is this customer slow or cut off? The facts support staff need, gathered in one read.
+
+:func:`diagnose_service` looks at the service's state and its reason, the plan's rates, the router's health and
+last sync, router operations still waiting to be carried out, the customer's unpaid balance and overdue invoices,
+and a promise to pay, and turns them into :class:`Finding` lines ordered by how much they explain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Literal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from daemon.db.models import (
+    Invoice,
+    InvoiceKind,
+    InvoiceStatus,
+    LedgerEntry,
+    RouterOp,
+    RouterOpStatus,
+    RouterStatus,
+    Service,
+    ServiceState,
+    UsageSample,
+)
+from policies.money import Money, currency
+from policies.rates import format_rate
+
+Severity = Literal["ok", "info", "warning", "problem"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    severity: Severity
+    title: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    service_id: int
+    state: str
+    headline: str
+    findings: tuple[Finding, ...]
+    balance: Money | None
+    pending_ops: int
+    last_sample_at: datetime | None
+
+
+def customer_balance(session: Session, customer_id: int) -> dict[str, Money]:
+    """The customer's balance per currency from the ledger (positive: the customer owes)."""
+    rows = session.execute(
+        select(LedgerEntry.currency, func.coalesce(func.sum(LedgerEntry.amount_minor), 0))
+        .where(LedgerEntry.customer_id == customer_id)
+        .group_by(LedgerEntry.currency)
+    ).all()
+    return {code: Money(int(total), currency(code)) for code, total in rows}
+
+
+def _when(moment: datetime | date | None) -> str:
+    if moment is None:
+        return "never"
+    if isinstance(moment, datetime):
+        return moment.strftime("%Y-%m-%d %H:%M UTC")
+    return moment.isoformat()
+
+
+def diagnose_service(session: Session, service_id: int, *, today: date, now: datetime) -> Diagnosis:
+    """Every fact that explains how service ``service_id`` behaves right now, most telling first."""
+    svc = session.get(Service, service_id)
+    if svc is None:
+        raise LookupError(f"no service {service_id}")
+    plan, router = svc.plan, svc.router
+    findings: list[Finding] = []
+    rates = f"{format_rate(plan.download_bps)} down / {format_rate(plan.upload_bps)} up"
+    since = _when(svc.state_since)
+    reason = svc.state_reason or "no reason recorded"
+
+    if svc.state is ServiceState.ACTIVE:
+        headline = f"Active on plan {plan.name} ({rates})"
+    elif svc.state is ServiceState.THROTTLED:
+        headline = f"Throttled since {since}: {reason}"
+        findings.append(Finding("problem", "Speed is reduced", f"{reason}. Plan rate would be {rates}."))
+    elif svc.state is ServiceState.SUSPENDED:
+        headline = f"Suspended since {since}: {reason}"
+        findings.append(Finding("problem", "Service is suspended", f"{reason}. Internet access is blocked."))
+    else:
+        headline = f"Terminated since {since}: {reason}"
+        findings.append(Finding("problem", "Service is terminated", reason))
+
+    if router.status is RouterStatus.DOWN:
+        findings.append(
+            Finding(
+                "problem",
+                f"Router {router.name} is unreachable",
+                f"Last seen {_when(router.last_seen_at)}; last error: {router.last_error or 'none recorded'}.",
+            )
+        )
+    elif router.status is RouterStatus.UNKNOWN:
+        findings.append(Finding("warning", f"Router {router.name} has not been contacted yet"))
+    else:
+        findings.append(
+            Finding("ok", f"Router {router.name} is up", f"Last synchronised {_when(router.last_sync_at)}.")
+        )
+
+    pending = session.scalar(
+        select(func.count())
+        .select_from(RouterOp)
+        .where(RouterOp.router_id == router.id, RouterOp.status == RouterOpStatus.PENDING)
+        .where((RouterOp.service_id == svc.id) | (RouterOp.service_id.is_(None)))
+    )
+    pending_ops = int(pending or 0)
+    if pending_ops:
+        findings.append(
+            Finding(
+                "warning",
+                f"{pending_ops} change(s) waiting to reach the router",
+                "The router does not have the latest plan or state yet; they are applied on the next reconcile.",
+            )
+        )
+
+    balances = customer_balance(session, svc.customer_id)
+    balance = balances.get(plan.currency)
+    if balance is not None and balance.is_positive():
+        overdue = session.scalars(
+            select(Invoice)
+            .where(
+                Invoice.customer_id == svc.customer_id,
+                Invoice.status == InvoiceStatus.OPEN,
+                Invoice.kind == InvoiceKind.INVOICE,
+                Invoice.due_on < today,
+            )
+            .order_by(Invoice.due_on)
+        ).all()
+        if overdue:
+            oldest = overdue[0]
+            days = (today - oldest.due_on).days
+            findings.append(
+                Finding(
+                    "warning",
+                    f"{balance.to_json()} {balance.currency.code} unpaid",
+                    f"{len(overdue)} overdue invoice(s); the oldest, {oldest.series}-{oldest.number}, "
+                    f"was due {oldest.due_on.isoformat()} ({days} days ago).",
+                )
+            )
+        else:
+            findings.append(Finding("info", f"{balance.to_json()} {balance.currency.code} owed, nothing overdue"))
+    elif balance is not None and balance.is_negative():
+        findings.append(Finding("info", f"{(-balance).to_json()} {balance.currency.code} in credit"))
+
+    if svc.promise_until is not None and svc.promise_until >= today:
+        findings.append(
+            Finding("info", f"Promise to pay until {svc.promise_until.isoformat()}", "Enforcement is on hold.")
+        )
+    if "never-suspend" in svc.customer.tags:
+        findings.append(Finding("info", "Tagged never-suspend", "Dunning sends reminders only."))
+
+    last = session.scalars(
+        select(UsageSample).where(UsageSample.service_id == svc.id).order_by(UsageSample.taken_at.desc()).limit(1)
+    ).first()
+    if last is None:
+        findings.append(Finding("info", "No traffic counted yet"))
+
+    order = {"problem": 0, "warning": 1, "info": 2, "ok": 3}
+    findings.sort(key=lambda f: order[f.severity])
+    return Diagnosis(
+        service_id=svc.id,
+        state=svc.state.value,
+        headline=headline,
+        findings=tuple(findings),
+        balance=balance,
+        pending_ops=pending_ops,
+        last_sample_at=last.taken_at if last else None,
+    )

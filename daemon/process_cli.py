@@ -1,0 +1,67 @@
+"""The long-running commands: ``edgebill run``, ``web``, ``demo`` and ``lab``.
+
+They are registered on the main parser by :func:`register`; each handler returns the process exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("run", help="run the daemon: scheduler, reconciliation, polling, daily billing")
+    p.set_defaults(handler=cmd_run, needs_settings=True)
+
+    p = sub.add_parser("web", help="serve the dashboard and REST API")
+    p.add_argument("--listen", metavar="HOST:PORT", help="override [web] listen")
+    p.add_argument("--threads", type=int, default=8, help="worker threads (default 8)")
+    p.set_defaults(handler=cmd_web, needs_settings=True)
+
+    p = sub.add_parser(
+        "demo", help="run the daemon, dashboard and emulated routers on an SQLite file (creates it on first run)"
+    )
+    p.add_argument("--data-dir", type=Path, default=Path("demo-data"), help="where the demo keeps its files")
+    p.set_defaults(handler=cmd_demo, needs_settings=False)
+
+    from lab import cli as lab_cli
+
+    p = sub.add_parser("lab", help="lab routers for tests, benchmarks and demos")
+    lab_cli.configure_parser(p)
+    p.set_defaults(handler=lab_cli.run, needs_settings=False)
+
+
+def _listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SystemExit(f"edgebill: error: --listen must be HOST:PORT, got {text!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from daemon.runner import Daemon
+
+    Daemon(args.settings).run_forever()
+    return 0
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    from waitress import serve
+
+    from web import create_app
+
+    settings = args.settings
+    host, port = _listen(args.listen) if args.listen else (settings.web.host, settings.web.port)
+    app = create_app(settings)
+    log.info("dashboard on http://%s:%d/", host, port)
+    serve(app, host=host, port=port, threads=args.threads, ident="edgebill")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from daemon.demo import run_demo
+
+    return run_demo(args.data_dir)

@@ -1,0 +1,159 @@
+"""The daemon process: one APScheduler that drives reconciliation, counter polling and the daily runs.
+
+Jobs have explicit ids, are replaced on restart, coalesce missed runs and never overlap themselves. Their
+functions live at module level and take names, not objects; they find the running :class:`Daemon` through
+:data:`_current`. Coordination with other processes (the web dashboard, the CLI) goes through the database:
+they enqueue ``router_ops`` rows, and :meth:`Daemon.kick` or the next interval picks them up.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from types import FrameType
+from typing import Any
+
+from apscheduler.events import EVENT_JOB_ERROR, JobExecutionEvent
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.orm import Session, sessionmaker
+
+from daemon.config import Settings
+from daemon.db import make_engine, session_factory, upgrade
+from daemon.db.models import utcnow
+from daemon.polling import Poller
+
+log = logging.getLogger(__name__)
+
+JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}
+
+_current: Daemon | None = None
+
+
+def _daemon() -> Daemon:
+    if _current is None:
+        raise RuntimeError("the edgebill daemon is not running in this process")
+    return _current
+
+
+# --- job functions (module level, arguments are names) ------------------------------------------------------
+
+
+def reconcile_job(router_name: str | None = None) -> None:
+    from daemon import reconcile
+
+    d = _daemon()
+    if router_name is None:
+        reports = reconcile.reconcile_all(d.sessions, d.settings)
+    else:
+        reports = [reconcile.reconcile_router(d.sessions, d.settings, router_name)]
+    for report in reports:
+        log.info("reconcile %s", report.summary())
+
+
+def poll_job() -> None:
+    _daemon().poller.poll_all()
+
+
+def daily_job() -> None:
+    """The daily billing and dunning run, for the billing day that has just begun."""
+    d = _daemon()
+    for name, step in d.daily_steps:
+        log.info("daily run: %s", name)
+        step()
+
+
+class Daemon:
+    """The scheduler and what its jobs share."""
+
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session] | None = None) -> None:
+        self.settings = settings
+        if sessions is None:
+            engine = make_engine(settings.database.url)
+            upgrade(engine)
+            sessions = session_factory(engine)
+        self.sessions = sessions
+        self.poller = Poller(settings, sessions)
+        #: Steps of the daily run, in order; billing and dunning register here.
+        self.daily_steps: list[tuple[str, Callable[[], object]]] = []
+        self.scheduler = BackgroundScheduler(
+            job_defaults=JOB_DEFAULTS, timezone=settings.billing.timezone, daemon=True
+        )
+        self.scheduler.add_listener(self._on_error, EVENT_JOB_ERROR)
+        self._stopped = threading.Event()
+
+    @staticmethod
+    def _on_error(event: JobExecutionEvent) -> None:
+        log.error("job %s failed", event.job_id, exc_info=event.exception)
+
+    def schedule(self) -> None:
+        s = self.settings.scheduler
+        now = utcnow()
+        self.scheduler.add_job(
+            reconcile_job,
+            IntervalTrigger(seconds=s.reconcile_interval.total_seconds()),
+            id="reconcile",
+            replace_existing=True,
+            next_run_time=now,
+        )
+        self.scheduler.add_job(
+            poll_job,
+            IntervalTrigger(seconds=s.poll_interval.total_seconds()),
+            id="poll",
+            replace_existing=True,
+            next_run_time=now + timedelta(seconds=5),
+        )
+        self.scheduler.add_job(
+            daily_job,
+            CronTrigger(hour=s.billing_at.hour, minute=s.billing_at.minute, timezone=self.settings.billing.timezone),
+            id="daily",
+            replace_existing=True,
+        )
+
+    def kick(self, router_name: str | None = None) -> None:
+        """Reconcile now (after a change) instead of waiting for the interval."""
+        job_id = "reconcile" if router_name is None else f"reconcile-{router_name}"
+        self.scheduler.add_job(
+            reconcile_job, id=job_id, args=[router_name], replace_existing=True, next_run_time=utcnow()
+        )
+
+    def start(self) -> None:
+        global _current
+        if _current is not None and _current is not self:
+            raise RuntimeError("another edgebill daemon already runs in this process")
+        _current = self
+        self.schedule()
+        self.scheduler.start()
+        log.info("daemon started: %d router(s), reconcile every %s", len(self.settings.routers),
+                 self.settings.scheduler.reconcile_interval)
+
+    def stop(self) -> None:
+        global _current
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+        _current = None
+        self._stopped.set()
+        log.info("daemon stopped")
+
+    def next_runs(self) -> dict[str, datetime | None]:
+        return {job.id: job.next_run_time for job in self.scheduler.get_jobs()}
+
+    def run_forever(self) -> None:
+        """Start, then block until SIGTERM or SIGINT; shut the scheduler down cleanly."""
+
+        def _stop(signum: int, _frame: FrameType | None) -> None:
+            log.info("signal %s received, stopping", signal.Signals(signum).name)
+            self._stopped.set()
+
+        previous: dict[int, Any] = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        self.start()
+        try:
+            self._stopped.wait()
+        finally:
+            self.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)

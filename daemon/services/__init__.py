@@ -1,0 +1,16 @@
+"""Domain services: plain functions over a SQLAlchemy ``Session``, shared by the CLI, the web app and the daemon.
+
+Each function that changes something takes the ``actor`` (who asks: a user name, ``cli:root``, ``config``),
+writes the audit log, and works inside the caller's transaction: it flushes, never commits. Failures raise
+:class:`ServiceError` subclasses with one-line messages safe to show. Records returned are frozen dataclasses
+with a ``to_json()`` method; they never carry secrets (PPPoE passwords, password hashes, tokens).
+
+Modules: :mod:`~daemon.services.customers`, :mod:`~daemon.services.plans`, :mod:`~daemon.services.routers`,
+:mod:`~daemon.services.services` (subscriber services), :mod:`~daemon.services.payments`,
+:mod:`~daemon.services.invoices`, :mod:`~daemon.services.ledger`, :mod:`~daemon.services.users`,
+:mod:`~daemon.services.ops` (router operation queue), :mod:`~daemon.services.audit`.
+"""
+
+from daemon.services.errors import Conflict, Invalid, NotFound, ServiceError
+
+__all__ = ["Conflict", "Invalid", "NotFound", "ServiceError"]

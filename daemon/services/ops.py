@@ -1,0 +1,184 @@
+"""The durable queue of router operations.
+
+A change to a service (added, new plan, suspended...) enqueues a ``reconcile`` operation for its router in the
+same transaction as the change, so a crash can never lose it. The reconcile loop takes due operations in
+``id`` order, carries them out and marks each done, or failed with a retry time.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from daemon.db.models import Router, RouterOp, RouterOpStatus, utcnow
+from daemon.services.errors import Conflict, Invalid, NotFound
+
+__all__ = [
+    "RECONCILE",
+    "RouterOpRecord",
+    "due_ops",
+    "enqueue",
+    "enqueue_reconcile",
+    "list_ops",
+    "mark_done",
+    "mark_failed",
+]
+
+log = logging.getLogger(__name__)
+
+#: The operation that makes a router match the database for the services it carries.
+RECONCILE = "reconcile"
+
+JsonDict = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RouterOpRecord:
+    id: int
+    router_id: int
+    router: str
+    service_id: int | None
+    op: str
+    payload: JsonDict
+    status: str
+    attempts: int
+    not_before: datetime
+    created_at: datetime
+    done_at: datetime | None
+    last_error: str | None
+
+    def to_json(self) -> JsonDict:
+        return {
+            "id": self.id,
+            "router_id": self.router_id,
+            "router": self.router,
+            "service_id": self.service_id,
+            "op": self.op,
+            "payload": self.payload,
+            "status": self.status,
+            "attempts": self.attempts,
+            "not_before": self.not_before.isoformat(),
+            "created_at": self.created_at.isoformat(),
+            "done_at": self.done_at.isoformat() if self.done_at else None,
+            "last_error": self.last_error,
+        }
+
+
+def _record_of(row: RouterOp, router_name: str) -> RouterOpRecord:
+    return RouterOpRecord(
+        id=row.id,
+        router_id=row.router_id,
+        router=router_name,
+        service_id=row.service_id,
+        op=row.op,
+        payload=dict(row.payload),
+        status=row.status.value,
+        attempts=row.attempts,
+        not_before=row.not_before,
+        created_at=row.created_at,
+        done_at=row.done_at,
+        last_error=row.last_error,
+    )
+
+
+def enqueue(
+    session: Session,
+    router_id: int,
+    op: str,
+    payload: JsonDict | None = None,
+    *,
+    service_id: int | None = None,
+    not_before: datetime | None = None,
+) -> RouterOp:
+    """Add a pending operation for ``router_id`` in the caller's transaction and return the row."""
+    if not op or len(op) > 40:
+        raise Invalid(f"invalid router operation {op!r}")
+    row = RouterOp(
+        router_id=router_id,
+        service_id=service_id,
+        op=op,
+        payload=dict(payload or {}),
+        status=RouterOpStatus.PENDING,
+        attempts=0,
+        not_before=not_before or utcnow(),
+    )
+    session.add(row)
+    session.flush()
+    log.debug("queued router operation %s %s for router %s", row.id, op, router_id)
+    return row
+
+
+def enqueue_reconcile(session: Session, router_id: int, *, reason: str, service_id: int | None = None) -> RouterOp:
+    """Queue a ``reconcile`` of ``router_id`` (``reason`` says what changed, e.g. ``service.add``)."""
+    payload: JsonDict = {"reason": reason}
+    if service_id is not None:
+        payload["service_id"] = service_id
+    return enqueue(session, router_id, RECONCILE, payload, service_id=service_id)
+
+
+def list_ops(
+    session: Session, *, router: str | None = None, status: str | None = None, limit: int = 1000
+) -> list[RouterOpRecord]:
+    """Operations in queue order (``id``), optionally for one router name and one status."""
+    query = select(RouterOp, Router.name).join(Router, Router.id == RouterOp.router_id).order_by(RouterOp.id)
+    if router is not None:
+        query = query.where(Router.name == router)
+    if status is not None:
+        try:
+            query = query.where(RouterOp.status == RouterOpStatus(status))
+        except ValueError:
+            raise Invalid(f"invalid operation status {status!r}: expected pending, done or failed") from None
+    query = query.limit(max(1, limit))
+    return [_record_of(row, name) for row, name in session.execute(query).tuples()]
+
+
+def due_ops(session: Session, router_id: int, *, now: datetime | None = None) -> list[RouterOp]:
+    """Pending operations for ``router_id`` whose ``not_before`` has passed, in ``id`` order."""
+    moment = now or utcnow()
+    query = (
+        select(RouterOp)
+        .where(
+            RouterOp.router_id == router_id,
+            RouterOp.status == RouterOpStatus.PENDING,
+            RouterOp.not_before <= moment,
+        )
+        .order_by(RouterOp.id)
+    )
+    return list(session.scalars(query))
+
+
+def _get(session: Session, op_id: int) -> RouterOp:
+    row = session.get(RouterOp, op_id)
+    if row is None:
+        raise NotFound(f"router operation {op_id} not found")
+    if row.status is not RouterOpStatus.PENDING:
+        raise Conflict(f"router operation {op_id} is already {row.status.value}")
+    return row
+
+
+def mark_done(session: Session, op_id: int) -> None:
+    """Record that a pending operation was carried out."""
+    row = _get(session, op_id)
+    row.attempts += 1
+    row.status = RouterOpStatus.DONE
+    row.done_at = utcnow()
+    row.last_error = None
+    session.flush()
+
+
+def mark_failed(session: Session, op_id: int, error: str, *, retry_in: timedelta | None) -> None:
+    """Record a failed attempt: retried after ``retry_in``, or given up (status ``failed``) when ``None``."""
+    row = _get(session, op_id)
+    row.attempts += 1
+    row.last_error = error[:2000]
+    if retry_in is None:
+        row.status = RouterOpStatus.FAILED
+        row.done_at = utcnow()
+    else:
+        row.not_before = utcnow() + retry_in
+    session.flush()

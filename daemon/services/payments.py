@@ -1,0 +1,209 @@
+"""Payments and refunds; each writes its ledger movement in the same transaction."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from daemon.config import Settings
+from daemon.db.models import LedgerKind, Payment, PaymentMethod, utcnow
+from daemon.services import _validate as check
+from daemon.services import audit, customers, ledger
+from daemon.services.errors import Conflict, Invalid, NotFound
+from policies.money import Money, currency
+
+__all__ = [
+    "PaymentRecord",
+    "get_payment",
+    "list_payments",
+    "record_payment",
+    "refund_payment",
+]
+
+log = logging.getLogger(__name__)
+
+JsonDict = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PaymentRecord:
+    id: int
+    customer_id: int
+    amount: Money
+    method: str
+    reference: str | None
+    received_at: datetime
+    external_id: str | None
+    refund_of_id: int | None
+    created_at: datetime
+
+    def to_json(self) -> JsonDict:
+        return {
+            "id": self.id,
+            "customer_id": self.customer_id,
+            "amount": self.amount.to_json(),
+            "currency": self.amount.currency.code,
+            "method": self.method,
+            "reference": self.reference,
+            "received_at": self.received_at.isoformat(),
+            "external_id": self.external_id,
+            "refund_of_id": self.refund_of_id,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+def record_of(row: Payment) -> PaymentRecord:
+    return PaymentRecord(
+        id=row.id,
+        customer_id=row.customer_id,
+        amount=Money(row.amount_minor, currency(row.currency)),
+        method=row.method.value,
+        reference=row.reference,
+        received_at=row.received_at,
+        external_id=row.external_id,
+        refund_of_id=row.refund_of_id,
+        created_at=row.created_at,
+    )
+
+
+def _method(value: str | PaymentMethod) -> PaymentMethod:
+    try:
+        return PaymentMethod(value)
+    except ValueError:
+        choices = ", ".join(m.value for m in PaymentMethod)
+        raise Invalid(f"invalid payment method {value!r}: expected one of {choices}") from None
+
+
+def record_payment(
+    session: Session,
+    actor: str,
+    settings: Settings,
+    *,
+    customer_id: int,
+    amount: Money | str,
+    method: str | PaymentMethod = PaymentMethod.CASH,
+    reference: str | None = None,
+    received_at: datetime | None = None,
+    external_id: str | None = None,
+) -> PaymentRecord:
+    """Record money received from a customer and credit their ledger.
+
+    ``amount`` (``Money``, or a decimal string such as ``"30.00"``) must be above zero and in the billing
+    currency (``settings.billing.currency``). With ``external_id``
+    (a payment processor's id) the call is idempotent: the same id with the same customer and amount returns
+    the payment already recorded, and writes nothing; the same id with different details is a
+    :class:`Conflict`.
+    """
+    accepted = settings.billing.currency
+    if isinstance(amount, str):
+        try:
+            amount = Money.parse(amount, accepted)
+        except ValueError as exc:
+            raise Invalid(f"payment amount: {exc}") from None
+    if amount.currency != accepted:
+        raise Invalid(f"payment is in {amount.currency.code} but this installation bills in {accepted.code}")
+    if not amount.is_positive():
+        raise Invalid(f"payment amount must be above zero, got {amount.to_json()}")
+    paid_by = _method(method)
+    ref = check.text(reference, "reference", max_len=200)
+    ext = check.text(external_id, "external id", max_len=200)
+    when = received_at or utcnow()
+    if when.tzinfo is None:
+        raise Invalid("received_at must be timezone-aware")
+    customers.load(session, customer_id)
+    if ext is not None:
+        existing = session.scalars(select(Payment).where(Payment.external_id == ext)).one_or_none()
+        if existing is not None:
+            if (existing.customer_id, existing.amount_minor, existing.currency) == (
+                customer_id,
+                amount.minor,
+                amount.currency.code,
+            ):
+                return record_of(existing)
+            raise Conflict(f"external id {ext!r} was already used for payment {existing.id} with other details")
+    row = Payment(
+        customer_id=customer_id,
+        amount_minor=amount.minor,
+        currency=amount.currency.code,
+        method=paid_by,
+        reference=ref,
+        received_at=when,
+        external_id=ext,
+    )
+    session.add(row)
+    session.flush()
+    ledger.post(session, customer_id, -amount, LedgerKind.PAYMENT, payment_id=row.id, memo=ref)
+    result = record_of(row)
+    audit.record(session, actor, "payment.add", "payment", None, result.to_json())
+    log.info("payment %s of %s recorded for customer %s by %s", row.id, amount, customer_id, actor)
+    return result
+
+
+def refund_payment(
+    session: Session,
+    actor: str,
+    payment_id: int,
+    *,
+    amount: Money | None = None,
+    reference: str | None = None,
+) -> PaymentRecord:
+    """Give back all or part of a payment: a negative payment row naming it, and a ledger debit.
+
+    The refunds of a payment never add up to more than the payment.
+    """
+    original = session.get(Payment, payment_id)
+    if original is None:
+        raise NotFound(f"payment {payment_id} not found")
+    if original.refund_of_id is not None:
+        raise Invalid(f"payment {payment_id} is itself a refund")
+    cur = currency(original.currency)
+    refunded = -int(
+        session.scalar(
+            select(func.coalesce(func.sum(Payment.amount_minor), 0)).where(Payment.refund_of_id == payment_id)
+        )
+        or 0
+    )
+    left = Money(original.amount_minor - refunded, cur)
+    give = amount if amount is not None else left
+    if give.currency != cur:
+        raise Invalid(f"refund is in {give.currency.code} but payment {payment_id} was in {cur.code}")
+    if not give.is_positive():
+        raise Invalid(f"refund amount must be above zero, got {give.to_json()}")
+    if give > left:
+        raise Invalid(f"refund of {give} exceeds the {left} left to refund on payment {payment_id}")
+    row = Payment(
+        customer_id=original.customer_id,
+        amount_minor=-give.minor,
+        currency=cur.code,
+        method=original.method,
+        reference=check.text(reference, "reference", max_len=200),
+        received_at=utcnow(),
+        refund_of_id=original.id,
+    )
+    session.add(row)
+    session.flush()
+    ledger.post(session, original.customer_id, give, LedgerKind.REFUND, payment_id=row.id, memo=row.reference)
+    result = record_of(row)
+    audit.record(session, actor, "payment.refund", "payment", None, result.to_json())
+    log.info("refund %s of %s on payment %s by %s", row.id, give, payment_id, actor)
+    return result
+
+
+def get_payment(session: Session, payment_id: int) -> PaymentRecord:
+    row = session.get(Payment, payment_id)
+    if row is None:
+        raise NotFound(f"payment {payment_id} not found")
+    return record_of(row)
+
+
+def list_payments(session: Session, *, customer_id: int | None = None, limit: int = 1000) -> list[PaymentRecord]:
+    """Payments and refunds, newest first."""
+    query = select(Payment).order_by(Payment.id.desc()).limit(max(1, limit))
+    if customer_id is not None:
+        query = query.where(Payment.customer_id == customer_id)
+    return [record_of(row) for row in session.scalars(query)]

@@ -1,0 +1,259 @@
+"""Subscriber services: one connection (PPPoE or static IPv4) of one customer, on one router and plan.
+
+Every change is written to the audit log and queues a ``reconcile`` of the service's router in the same
+transaction (see :mod:`daemon.services.ops`), so the router is brought in line by the reconcile loop.
+PPPoE passwords are stored encrypted (:class:`daemon.security.SecretBox`) and never returned in records.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from daemon.config import Settings
+from daemon.db.models import ConnectionType, Router, Service, ServiceState, utcnow
+from daemon.security import SecretBox
+from daemon.services import _validate as check
+from daemon.services import audit, customers, ops, plans, routers
+from daemon.services.errors import Conflict, Invalid, NotFound
+from policies.rates import format_rate
+
+__all__ = [
+    "ServiceRecord",
+    "add_service",
+    "get_service",
+    "list_services",
+    "load_service",
+    "pppoe_password",
+    "secret_box",
+    "set_service_plan",
+]
+
+log = logging.getLogger(__name__)
+
+JsonDict = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ServiceRecord:
+    id: int
+    customer_id: int
+    customer_name: str
+    plan: str
+    router: str
+    connection_type: str
+    pppoe_login: str | None
+    ipv4: str | None
+    state: str
+    state_reason: str | None
+    state_since: datetime
+    started_on: date
+    promise_until: date | None
+    terminated_at: datetime | None
+    download_bps: int
+    upload_bps: int
+    created_at: datetime
+
+    def to_json(self) -> JsonDict:
+        return {
+            "id": self.id,
+            "customer_id": self.customer_id,
+            "customer_name": self.customer_name,
+            "plan": self.plan,
+            "router": self.router,
+            "connection_type": self.connection_type,
+            "pppoe_login": self.pppoe_login,
+            "ipv4": self.ipv4,
+            "state": self.state,
+            "state_reason": self.state_reason,
+            "state_since": self.state_since.isoformat(),
+            "started_on": self.started_on.isoformat(),
+            "promise_until": self.promise_until.isoformat() if self.promise_until else None,
+            "terminated_at": self.terminated_at.isoformat() if self.terminated_at else None,
+            "download_bps": self.download_bps,
+            "upload_bps": self.upload_bps,
+            "download": format_rate(self.download_bps),
+            "upload": format_rate(self.upload_bps),
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+def record_of(row: Service) -> ServiceRecord:
+    return ServiceRecord(
+        id=row.id,
+        customer_id=row.customer_id,
+        customer_name=row.customer.name,
+        plan=row.plan.name,
+        router=row.router.name,
+        connection_type=row.connection_type.value,
+        pppoe_login=row.pppoe_login,
+        ipv4=row.ipv4,
+        state=row.state.value,
+        state_reason=row.state_reason,
+        state_since=row.state_since,
+        started_on=row.started_on,
+        promise_until=row.promise_until,
+        terminated_at=row.terminated_at,
+        download_bps=row.plan.download_bps,
+        upload_bps=row.plan.upload_bps,
+        created_at=row.created_at,
+    )
+
+
+def load_service(session: Session, service_id: int) -> Service:
+    """The service row, or :class:`NotFound`."""
+    row = session.get(Service, service_id)
+    if row is None:
+        raise NotFound(f"service {service_id} not found")
+    return row
+
+
+def _check_unique(session: Session, router: Router, *, login: str | None, ipv4: str | None) -> None:
+    if login is not None:
+        other = session.scalars(
+            select(Service.id).where(Service.router_id == router.id, Service.pppoe_login == login)
+        ).first()
+        if other is not None:
+            raise Conflict(f"PPPoE login {login!r} is already used by service {other} on router {router.name!r}")
+    if ipv4 is not None:
+        other = session.scalars(select(Service.id).where(Service.router_id == router.id, Service.ipv4 == ipv4)).first()
+        if other is not None:
+            raise Conflict(f"IPv4 address {ipv4} is already used by service {other} on router {router.name!r}")
+
+
+def secret_box(source: Settings | SecretBox) -> SecretBox:
+    """The box that encrypts PPPoE passwords: given, or made from ``settings.security`` keys."""
+    if isinstance(source, SecretBox):
+        return source
+    return SecretBox(source.security.fernet_keys())
+
+
+def add_service(
+    session: Session,
+    actor: str,
+    settings: Settings | SecretBox,
+    *,
+    customer_id: int,
+    plan_name: str,
+    router_name: str,
+    started_on: date | None = None,
+    pppoe_login: str | None = None,
+    pppoe_password: str | None = None,
+    ipv4: str | None = None,
+) -> ServiceRecord:
+    """Create an active service and queue its router's reconcile.
+
+    A PPPoE service needs ``pppoe_login`` and ``pppoe_password`` (``ipv4`` optionally pins its address); a
+    static service needs ``ipv4`` only. Logins and addresses are unique per router. The plan must be active
+    and the router configured (not retired). ``started_on`` defaults to today in the billing time zone.
+    The password is encrypted with the keys of ``settings.security`` (or the given box).
+    """
+    if pppoe_login is None and ipv4 is None:
+        raise Invalid("a service needs a PPPoE login and password, or a static IPv4 address")
+    if pppoe_login is None and pppoe_password is not None:
+        raise Invalid("a PPPoE password was given without a PPPoE login")
+    if pppoe_login is not None and pppoe_password is None:
+        raise Invalid(f"PPPoE login {pppoe_login!r} needs a password")
+    login = check.pppoe_login(pppoe_login) if pppoe_login is not None else None
+    secret = check.pppoe_password(pppoe_password) if pppoe_password is not None else None
+    address = check.ipv4(ipv4) if ipv4 is not None else None
+    customer = customers.load(session, customer_id)
+    plan_row = plans.load_plan(session, plan_name)
+    if not plan_row.active:
+        raise Conflict(f"plan {plan_name!r} is no longer offered (inactive)")
+    router_row = routers.load_router(session, router_name, allow_retired=False)
+    if started_on is None:
+        if isinstance(settings, SecretBox):
+            raise Invalid("a start date is needed")
+        started_on = datetime.now(settings.billing.timezone).date()
+    box = secret_box(settings)
+    _check_unique(session, router_row, login=login, ipv4=address)
+    row = Service(
+        customer=customer,
+        plan=plan_row,
+        router=router_row,
+        connection_type=ConnectionType.PPPOE if login is not None else ConnectionType.STATIC,
+        pppoe_login=login,
+        pppoe_password=box.encrypt(secret) if secret is not None else None,
+        ipv4=address,
+        state=ServiceState.ACTIVE,
+        state_reason="new service",
+        state_since=utcnow(),
+        started_on=started_on,
+    )
+    session.add(row)
+    session.flush()
+    result = record_of(row)
+    audit.record(session, actor, "service.add", "service", None, result.to_json())
+    ops.enqueue_reconcile(session, router_row.id, reason="service.add", service_id=row.id)
+    log.info("service %s added on router %s by %s", row.id, router_row.name, actor)
+    return result
+
+
+def get_service(session: Session, service_id: int) -> ServiceRecord:
+    return record_of(load_service(session, service_id))
+
+
+def list_services(
+    session: Session,
+    *,
+    customer_id: int | None = None,
+    state: str | None = None,
+    router: str | None = None,
+    plan: str | None = None,
+) -> list[ServiceRecord]:
+    """Services by ``id``, optionally filtered."""
+    query = (
+        select(Service)
+        .options(selectinload(Service.customer), selectinload(Service.plan), selectinload(Service.router))
+        .order_by(Service.id)
+    )
+    if customer_id is not None:
+        query = query.where(Service.customer_id == customer_id)
+    if state is not None:
+        try:
+            query = query.where(Service.state == ServiceState(state))
+        except ValueError:
+            choices = ", ".join(s.value for s in ServiceState)
+            raise Invalid(f"invalid service state {state!r}: expected one of {choices}") from None
+    if router is not None:
+        query = query.where(Service.router_id == routers.load_router(session, router).id)
+    if plan is not None:
+        query = query.where(Service.plan_id == plans.load_plan(session, plan).id)
+    return [record_of(row) for row in session.scalars(query)]
+
+
+def set_service_plan(session: Session, actor: str, service_id: int, plan_name: str) -> ServiceRecord:
+    """Move a service to another active plan and queue its router's reconcile; the same plan changes nothing."""
+    row = load_service(session, service_id)
+    if row.state is ServiceState.TERMINATED:
+        raise Conflict(f"service {service_id} is terminated")
+    new_plan = plans.load_plan(session, plan_name)
+    if new_plan.id == row.plan_id:
+        return record_of(row)
+    if not new_plan.active:
+        raise Conflict(f"plan {plan_name!r} is no longer offered (inactive)")
+    before = record_of(row)
+    row.plan = new_plan
+    session.flush()
+    after = record_of(row)
+    audit.record(session, actor, "service.set_plan", "service", before.to_json(), after.to_json())
+    ops.enqueue_reconcile(session, row.router_id, reason="service.set_plan", service_id=row.id)
+    log.info("service %s moved from plan %s to %s by %s", row.id, before.plan, plan_name, actor)
+    return after
+
+
+def pppoe_password(session: Session, settings: Settings | SecretBox, service_id: int) -> str | None:
+    """The decrypted PPPoE password of a service, for pushing to its router; ``None`` for static services.
+
+    The value is a secret: never log it or put it in a record.
+    """
+    row = load_service(session, service_id)
+    if row.pppoe_password is None:
+        return None
+    return secret_box(settings).decrypt(row.pppoe_password)

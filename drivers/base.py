@@ -1,0 +1,229 @@
+"""The one contract every router driver implements, the errors it may raise, and the pure diff.
+
+A reconcile is a transaction in four steps, each a method here: :meth:`Driver.read_state` (one read per table),
+:meth:`Driver.plan` (pure: desired state rendered to native entries and diffed against what was read; an empty
+change set means nothing to do), :meth:`Driver.apply` (the writes, in order), and a second
+:meth:`Driver.read_state` by the caller to record what was observed. Vendor exceptions never leave ``drivers``:
+they are translated into :class:`DriverError` subclasses whose ``retryable`` flag says whether trying again later
+can help.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+from ipaddress import IPv4Network
+from pathlib import Path
+from types import TracebackType
+from typing import ClassVar, Protocol, Self
+
+from drivers.models import (
+    Action,
+    ApplyResult,
+    Change,
+    ChangeSet,
+    Conflict,
+    CounterSample,
+    DesiredState,
+    Resource,
+    RouterFacts,
+    index,
+)
+
+# --- errors -------------------------------------------------------------------------------------------------
+
+
+class DriverError(Exception):
+    """Base of every error a driver raises. ``retryable`` tells whether a later attempt may succeed."""
+
+    retryable: ClassVar[bool] = False
+
+
+class ConnectError(DriverError):
+    """The router could not be reached or the session was lost (refused, reset, unreachable)."""
+
+    retryable = True
+
+
+class ConnectTimeout(ConnectError):
+    """The router did not answer in time."""
+
+
+class AuthError(DriverError):
+    """The router refused our credentials or our host-key check failed: retrying will not help."""
+
+
+class CommandError(DriverError):
+    """The router rejected a command (a RouterOS ``!trap``, a non-zero ``tc`` exit)."""
+
+    def __init__(self, message: str, *, command: str = "") -> None:
+        super().__init__(message)
+        self.command = command
+
+
+class ReplyError(DriverError):
+    """The router answered with something we cannot interpret."""
+
+
+class ApplyError(DriverError):
+    """A write failed part-way. ``applied`` were written before ``failed`` went wrong; ``cause`` says why."""
+
+    def __init__(self, applied: Sequence[Change], failed: Change, cause: DriverError) -> None:
+        super().__init__(f"{failed.describe()}: {cause}")
+        self.applied = tuple(applied)
+        self.failed = failed
+        self.cause = cause
+
+    @property
+    def retryable(self) -> bool:  # type: ignore[override]
+        return self.cause.retryable
+
+
+# --- what a driver is given ---------------------------------------------------------------------------------
+
+
+class RouterParams(Protocol):
+    """The connection settings a driver reads (``daemon.config.RouterSettings`` satisfies it)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def username(self) -> str: ...
+    @property
+    def tls(self) -> bool: ...
+    @property
+    def tls_verify(self) -> bool: ...
+    @property
+    def encoding(self) -> str: ...
+    @property
+    def timeout(self) -> timedelta: ...
+    @property
+    def ssh_key_file(self) -> Path | None: ...
+    @property
+    def known_hosts_file(self) -> Path | None: ...
+    @property
+    def trust_on_first_use(self) -> bool: ...
+    @property
+    def interface(self) -> str | None: ...
+    @property
+    def upload_ifb(self) -> str | None: ...
+    @property
+    def leaf_qdisc(self) -> str: ...
+    @property
+    def subnets(self) -> tuple[IPv4Network, ...]: ...
+
+    def password(self) -> str: ...
+
+
+# --- the contract -------------------------------------------------------------------------------------------
+
+
+class Driver(Protocol):
+    """One router. Use as a context manager: ``with create(params) as router: ...``."""
+
+    kind: ClassVar[str]
+
+    def open(self) -> None:
+        """Connect and authenticate. Raises :class:`ConnectError`, :class:`ConnectTimeout` or :class:`AuthError`."""
+
+    def close(self) -> None:
+        """Close the session; safe to call twice."""
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+    def facts(self) -> RouterFacts:
+        """Identity, software version and uptime."""
+
+    def read_state(self) -> tuple[Resource, ...]:
+        """Every entry in the tables edgebill manages, ours and others' (``owned`` tells which)."""
+
+    def plan(self, desired: DesiredState, actual: Iterable[Resource]) -> ChangeSet:
+        """Pure: the writes that turn ``actual`` into ``desired``. No I/O; the same in check mode."""
+
+    def apply(self, changes: ChangeSet) -> ApplyResult:
+        """Write ``changes`` in order, then drop the sessions in ``changes.disconnect``.
+
+        Raises :class:`ApplyError` carrying what was written before a failure. Every write is idempotent:
+        applying a change set again after a partial failure converges on the same state.
+        """
+
+    def counters(self) -> tuple[CounterSample, ...]:
+        """Per-subscriber byte counters for every managed subscriber the router is counting now."""
+
+    def disconnect(self, key: str) -> bool:
+        """Drop the live session of subscriber ``key``; False when it had none."""
+
+
+# --- the pure diff ------------------------------------------------------------------------------------------
+
+
+def diff(
+    desired: Iterable[Resource],
+    actual: Iterable[Resource],
+    *,
+    order: Sequence[str],
+) -> tuple[tuple[Change, ...], tuple[Conflict, ...]]:
+    """Match ``desired`` to ``actual`` by ``(kind, key)`` and list the writes.
+
+    - A desired entry with no actual one is added (all its fields).
+    - A desired entry whose owned actual differs is changed: only the differing fields are sent. Write-only
+      fields are compared only when the router revealed them.
+    - A desired entry whose key is held by an entry we do not own is a :class:`Conflict`, never a write.
+    - An owned actual entry that is not desired is removed. Entries we do not own are never removed.
+
+    ``order`` lists the kinds by dependency (profiles before the secrets that name them): additions and
+    changes follow it, removals run in reverse after them. Within a kind, entries are sorted by key so that the
+    plan is stable.
+    """
+    rank = {kind: i for i, kind in enumerate(order)}
+    want = index(desired)
+    have = index(actual)
+    for kind, _ in (*want, *have):
+        if kind not in rank:
+            raise ValueError(f"kind {kind!r} is not in the diff order")
+
+    writes: list[Change] = []
+    removes: list[Change] = []
+    conflicts: list[Conflict] = []
+    for k in sorted(want, key=lambda k: (rank[k[0]], k[1])):
+        d = want[k]
+        a = have.get(k)
+        if a is None:
+            writes.append(Change(Action.ADD, d.kind, d.key, dict(d.fields), secret_fields=d.write_only))
+            continue
+        if not a.owned:
+            conflicts.append(Conflict(d.kind, d.key, "an entry with this key exists and is not managed by edgebill"))
+            continue
+        changed = {
+            name: value
+            for name, value in d.fields.items()
+            if (name in a.fields or name not in d.write_only) and a.fields.get(name) != value
+        }
+        if changed:
+            before = {name: a.fields.get(name, "") for name in changed}
+            writes.append(
+                Change(
+                    Action.CHANGE,
+                    d.kind,
+                    d.key,
+                    changed,
+                    before=before,
+                    ref=a.ref,
+                    secret_fields=d.write_only,
+                )
+            )
+    for k in sorted(have, key=lambda k: (-rank[k[0]], k[1])):
+        a = have[k]
+        if a.owned and k not in want:
+            removes.append(Change(Action.REMOVE, a.kind, a.key, {}, before=dict(a.fields), ref=a.ref))
+    return (*writes, *removes), tuple(conflicts)

@@ -1,0 +1,573 @@
+"""Pure RouterOS rendering: desired state to menu rows, router rows to comparable resources, and the checks
+that refuse input a router cannot hold.
+
+Nothing here talks to a router. The driver (:mod:`drivers.mikrotik.driver`) reads rows with librouteros and
+hands them to :func:`resource_of_row`; :func:`render` turns a :class:`~drivers.models.DesiredState` into the
+resources that must exist; :func:`plan` diffs the two with :func:`drivers.base.diff`.
+
+Everything is compared in one spelling, the one :func:`render` produces:
+
+* booleans ``true``/``false`` (RouterOS prints ``true``, accepts ``yes``; librouteros turns both into ``bool``);
+* rates in raw bits per second (the API prints ``/queue/simple`` limits as ``15000000/20000000``, and a PPP
+  ``rate-limit`` may be echoed as typed, ``5M/10M``, or normalised);
+* durations as whole seconds with an ``s`` (``10s``), whatever form the router printed (``00:00:10``, ``10s``);
+* queue targets as CIDR (``10.0.0.5/32``).
+
+Direction conventions, exactly: a PPP ``rate-limit`` is written from the router's view, ``rx/tx``, where rx is
+what the subscriber uploads and tx what it downloads; a simple queue's ``max-limit`` is ``upload/download``
+relative to its target. Both therefore put the subscriber's upload first.
+"""
+
+from __future__ import annotations
+
+import codecs
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Final
+
+from drivers.base import diff
+from drivers.models import (
+    OWNER_MARK,
+    Action,
+    ChangeSet,
+    Conflict,
+    DesiredState,
+    ProfileSpec,
+    Resource,
+    SubscriberSpec,
+)
+from policies.rates import RateLimit, format_rate
+
+__all__ = [
+    "ADDRESS_LIST",
+    "KINDS",
+    "MAX_NAME_LENGTH",
+    "MAX_ROUTEROS_RATE",
+    "MENU_FIELDS",
+    "PROFILE",
+    "QUEUE",
+    "SECRET",
+    "UNSETTABLE",
+    "InvalidRouterInput",
+    "is_owned",
+    "normalise_duration",
+    "normalise_rate_limit",
+    "normalise_rate_pair",
+    "owner_comment",
+    "plan",
+    "queue_limits",
+    "rate_limit_text",
+    "render",
+    "resource_of_row",
+    "text_of",
+    "validate_name",
+    "validate_rate",
+]
+
+PROFILE: Final = "ppp/profile"
+SECRET: Final = "ppp/secret"
+QUEUE: Final = "queue/simple"
+ADDRESS_LIST: Final = "ip/firewall/address-list"
+
+#: Kinds in dependency order: profiles before the secrets naming them. Removals run in reverse.
+KINDS: Final = (PROFILE, SECRET, QUEUE, ADDRESS_LIST)
+
+#: The properties edgebill reads of each menu (its ``.proplist``), beyond ``.id``.
+MENU_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
+    PROFILE: ("name", "rate-limit", "address-list", "comment", "default"),
+    SECRET: ("name", "service", "profile", "disabled", "remote-address", "password", "comment"),
+    QUEUE: (
+        "name",
+        "target",
+        "max-limit",
+        "burst-limit",
+        "burst-threshold",
+        "burst-time",
+        "disabled",
+        "comment",
+        "dynamic",
+    ),
+    ADDRESS_LIST: ("list", "address", "disabled", "comment", "dynamic"),
+}
+
+#: Properties whose "no value" is written with ``unset`` rather than an empty value.
+UNSETTABLE: Final[Mapping[str, frozenset[str]]] = {
+    PROFILE: frozenset({"rate-limit"}),
+    SECRET: frozenset({"remote-address"}),
+    QUEUE: frozenset(),
+    ADDRESS_LIST: frozenset(),
+}
+
+#: The longest name edgebill writes (the database holds logins and plan names of up to 64 characters).
+MAX_NAME_LENGTH: Final = 64
+
+#: The highest rate written to a RouterOS rate property, in bits per second (a 40-bit counter: ~1.1 Tbit/s).
+MAX_ROUTEROS_RATE: Final = 0xFF_FFFF_FFFF
+
+_SVC_PREFIX: Final = f"{OWNER_MARK}:svc="
+
+
+class InvalidRouterInput(ValueError):
+    """A name or rate that cannot be written to a RouterOS router; the message is one line for the admin."""
+
+
+# --- checks the CLI and the dashboard call before accepting input -----------------------------------------
+
+
+def validate_name(name: str, *, what: str = "name", encoding: str = "utf-8") -> str:
+    """Return ``name`` if RouterOS can hold it as a PPP secret, profile or queue name, else raise.
+
+    Refused: empty names, names longer than :data:`MAX_NAME_LENGTH`, leading or trailing spaces, control
+    characters, a leading ``*`` (RouterOS reads it as an item id), ``,`` (RouterOS splits lists on it), names
+    shaped like a dynamic interface (``<pppoe-x>``), and characters the router's ``encoding`` cannot store.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"{what} must be a string, got {type(name).__name__}")
+    shown = name if len(name) <= 40 else name[:37] + "..."
+    if not name:
+        raise InvalidRouterInput(f"{what} must not be empty")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidRouterInput(f"{what} {shown!r} is too long for a router (at most {MAX_NAME_LENGTH} characters)")
+    if name != name.strip():
+        raise InvalidRouterInput(f"{what} {shown!r} must not start or end with a space")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        raise InvalidRouterInput(f"{what} {shown!r} must not contain control characters")
+    if name.startswith("*"):
+        raise InvalidRouterInput(f"{what} {shown!r} must not start with '*' (RouterOS reads it as an item id)")
+    if "," in name:
+        raise InvalidRouterInput(f"{what} {shown!r} must not contain ',' (RouterOS splits lists on it)")
+    if name.startswith("<") and name.endswith(">"):
+        raise InvalidRouterInput(f"{what} {shown!r} looks like a dynamic RouterOS name ('<...>')")
+    try:
+        codec = codecs.lookup(encoding)
+    except LookupError:
+        raise InvalidRouterInput(f"unknown router encoding {encoding!r}") from None
+    try:
+        name.encode(codec.name)
+    except UnicodeEncodeError as exc:
+        bad = name[exc.start : exc.end]
+        raise InvalidRouterInput(
+            f"{what} {shown!r} has characters the router's {codec.name} encoding cannot store: {bad!r}"
+        ) from None
+    return name
+
+
+def validate_rate(rate: RateLimit, *, what: str = "rate") -> RateLimit:
+    """Return ``rate`` if a RouterOS ``rate-limit`` and simple queue can express it exactly, else raise.
+
+    :class:`~policies.rates.RateLimit` already refuses zero (RouterOS reads 0 as "unlimited") and malformed
+    bursts; this adds the router's own ceiling, :data:`MAX_ROUTEROS_RATE`, for every rate and threshold.
+    """
+    values = [("download", rate.download), ("upload", rate.upload)]
+    if rate.burst is not None:
+        b = rate.burst
+        values += [
+            ("burst download", b.download),
+            ("burst upload", b.upload),
+            ("burst download threshold", b.threshold_download),
+            ("burst upload threshold", b.threshold_upload),
+        ]
+    for label, bps in values:
+        if bps > MAX_ROUTEROS_RATE:
+            raise InvalidRouterInput(
+                f"{what}: {label} {format_rate(bps)} is above what RouterOS can express ({MAX_ROUTEROS_RATE} bps)"
+            )
+    return rate
+
+
+# --- value spellings -----------------------------------------------------------------------------------------
+
+
+def text_of(value: object) -> str:
+    """A librouteros value (``str``, ``int`` or ``bool``) in the spelling edgebill compares."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return ""
+    return str(value)
+
+
+_RATE_WORD = re.compile(r"([0-9]+)(?:\.([0-9]+))?([kKmMgG]?)")
+_SCALE = {"": 1, "k": 1_000, "m": 1_000_000, "g": 1_000_000_000}
+_DURATION = re.compile(r"(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?")
+_CLOCK = re.compile(r"(?:(\d+)d)?(\d{1,2}):(\d{2}):(\d{2})")
+
+
+def _rate(text: str) -> int | None:
+    match = _RATE_WORD.fullmatch(text.strip())
+    if match is None:
+        return None
+    whole, frac, suffix = match.groups()
+    try:
+        value = Decimal(f"{whole}.{frac or '0'}") * _SCALE[suffix.lower()]
+    except InvalidOperation:
+        return None
+    if value != value.to_integral_value():
+        return None
+    return int(value)
+
+
+def _seconds(text: str) -> int | None:
+    text = text.strip()
+    if text.isdigit():
+        return int(text)
+    clock = _CLOCK.fullmatch(text)
+    if clock is not None:
+        days, hours, minutes, seconds = clock.groups()
+        return int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + int(seconds)
+    match = _DURATION.fullmatch(text)
+    if match is None or not text:
+        return None
+    weeks, days, hours, minutes, seconds, _ms = (int(part or 0) for part in match.groups())
+    return weeks * 604800 + days * 86400 + hours * 3600 + minutes * 60 + seconds
+
+
+def normalise_duration(text: str) -> str:
+    """``00:00:10``, ``10s``, ``10`` -> ``10s``; text that is not a duration is returned unchanged."""
+    seconds = _seconds(text)
+    return text if seconds is None else f"{seconds}s"
+
+
+def _pair(text: str) -> tuple[str, str]:
+    first, sep, second = text.partition("/")
+    return (first, second if sep else first)
+
+
+def normalise_rate_pair(text: str) -> str:
+    """``5M/10M`` or ``5000000/10000000`` -> ``5000000/10000000``; a single value stands for both."""
+    parts = _pair(text)
+    a, b = _rate(parts[0]), _rate(parts[1])
+    if a is None or b is None:
+        return text
+    return f"{a}/{b}"
+
+
+def _normalise_duration_pair(text: str) -> str:
+    parts = _pair(text)
+    a, b = _seconds(parts[0]), _seconds(parts[1])
+    if a is None or b is None:
+        return text
+    return f"{a}s/{b}s"
+
+
+def normalise_rate_limit(text: str) -> str:
+    """A PPP ``rate-limit`` in the one spelling :func:`rate_limit_text` writes.
+
+    Parses ``rx[/tx] [rx-burst[/tx-burst] [rx-thr[/tx-thr] [rx-time[/tx-time] [priority] [rx-min[/tx-min]]]]]``
+    with RouterOS's defaults (a missing tx copies rx, the threshold defaults to the rate, the burst time to 1s,
+    priority 8) and prints the shortest form holding the same values. Unparseable text is returned unchanged
+    (it then differs from the desired value and is rewritten).
+    """
+    tokens = text.split()
+    if not 1 <= len(tokens) <= 6:
+        return text
+    pairs: list[tuple[int, int]] = []
+    for i, token in enumerate(tokens):
+        if i == 4:
+            continue
+        first, sep, second = token.partition("/")
+        parse = _seconds if i == 3 else _rate
+        a = parse(first)
+        b = parse(second) if sep else a
+        if a is None or b is None:
+            return text
+        pairs.append((a, b))
+    rate = pairs[0]
+    burst = pairs[1] if len(pairs) > 1 else (0, 0)
+    threshold = pairs[2] if len(pairs) > 2 else (rate if burst != (0, 0) else (0, 0))
+    time = pairs[3] if len(pairs) > 3 else ((1, 1) if burst != (0, 0) else (0, 0))
+    priority = tokens[4] if len(tokens) > 4 else "8"
+    minimum = pairs[4] if len(pairs) > 4 else (0, 0)
+    if not priority.isdigit():
+        return text
+    out = f"{rate[0]}/{rate[1]}"
+    if burst != (0, 0) or threshold != (0, 0) or time != (0, 0) or int(priority) != 8 or minimum != (0, 0):
+        out += f" {burst[0]}/{burst[1]} {threshold[0]}/{threshold[1]} {time[0]}s/{time[1]}s"
+        if int(priority) != 8 or minimum != (0, 0):
+            out += f" {int(priority)} {minimum[0]}/{minimum[1]}"
+    return out
+
+
+def rate_limit_text(rate: RateLimit) -> str:
+    """The PPP ``rate-limit`` for ``rate``, router view (rx = subscriber upload), in raw bps.
+
+    ``RateLimit(10M down, 5M up)`` -> ``5000000/10000000``; with a burst the burst rates, thresholds and time
+    follow: ``5000000/10000000 8000000/16000000 4000000/8000000 16s/16s``.
+    """
+    out = f"{rate.upload}/{rate.download}"
+    b = rate.burst
+    if b is not None:
+        out += f" {b.upload}/{b.download} {b.threshold_upload}/{b.threshold_download} {b.time_s}s/{b.time_s}s"
+    return out
+
+
+def queue_limits(rate: RateLimit) -> dict[str, str]:
+    """The simple-queue properties for ``rate``: target-relative ``upload/download`` in raw bps."""
+    b = rate.burst
+    return {
+        "max-limit": f"{rate.upload}/{rate.download}",
+        "burst-limit": f"{b.upload}/{b.download}" if b else "0/0",
+        "burst-threshold": f"{b.threshold_upload}/{b.threshold_download}" if b else "0/0",
+        "burst-time": f"{b.time_s}s/{b.time_s}s" if b else "0s/0s",
+    }
+
+
+def _cidr(text: str) -> str:
+    parts = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            parts.append(str(ipaddress.IPv4Network(part, strict=False)))
+        except ValueError:
+            parts.append(part)
+    return ",".join(parts)
+
+
+def _host(text: str) -> str:
+    try:
+        network = ipaddress.IPv4Network(text.strip(), strict=False)
+    except ValueError:
+        return text
+    return str(network.network_address) if network.prefixlen == 32 else str(network)
+
+
+# --- ownership -------------------------------------------------------------------------------------------------
+
+
+def owner_comment(service_id: int | None = None) -> str:
+    """The ``comment`` marking an entry as edgebill's: ``edgebill:svc=42`` for a service, ``edgebill`` else."""
+    return OWNER_MARK if service_id is None else f"{_SVC_PREFIX}{service_id}"
+
+
+def is_owned(comment: str) -> bool:
+    """True for ``edgebill`` and ``edgebill:...`` comments."""
+    return comment == OWNER_MARK or comment.startswith(OWNER_MARK + ":")
+
+
+# --- router rows to resources ----------------------------------------------------------------------------------
+
+
+def resource_of_row(kind: str, row: Mapping[str, object]) -> Resource:
+    """One printed row (as librouteros returns it) as a comparable :class:`Resource`.
+
+    Dynamic and built-in entries, and entries whose comment lacks the owner mark, are ``owned=False``.
+    """
+    get = {name: text_of(value) for name, value in row.items()}
+    comment = get.get("comment", "")
+    owned = is_owned(comment) and get.get("dynamic") != "true" and get.get("default") != "true"
+    ref = get.get(".id") or None
+    fields: dict[str, str]
+    if kind == PROFILE:
+        key = get.get("name", "")
+        fields = {
+            "name": key,
+            "rate-limit": normalise_rate_limit(get.get("rate-limit", "")),
+            "address-list": get.get("address-list", ""),
+            "comment": comment,
+        }
+    elif kind == SECRET:
+        key = get.get("name", "")
+        fields = {
+            "name": key,
+            "service": get.get("service", "any"),
+            "profile": get.get("profile", "default"),
+            "disabled": get.get("disabled", "false"),
+            "remote-address": get.get("remote-address", ""),
+            "comment": comment,
+        }
+        if "password" in get:
+            fields["password"] = get["password"]
+    elif kind == QUEUE:
+        key = get.get("name", "")
+        fields = {
+            "name": key,
+            "target": _cidr(get.get("target", "")),
+            "max-limit": normalise_rate_pair(get.get("max-limit", "0/0")),
+            "burst-limit": normalise_rate_pair(get.get("burst-limit", "0/0")),
+            "burst-threshold": normalise_rate_pair(get.get("burst-threshold", "0/0")),
+            "burst-time": _normalise_duration_pair(get.get("burst-time", "0s/0s")),
+            "disabled": get.get("disabled", "false"),
+            "comment": comment,
+        }
+    elif kind == ADDRESS_LIST:
+        address = _host(get.get("address", ""))
+        key = f"{get.get('list', '')}|{address}"
+        fields = {
+            "list": get.get("list", ""),
+            "address": address,
+            "disabled": get.get("disabled", "false"),
+            "comment": comment,
+        }
+    else:
+        raise ValueError(f"unknown RouterOS kind {kind!r}")
+    return Resource(kind, key, fields, owned=owned, write_only=frozenset({"password"}) if kind == SECRET else frozenset(), ref=ref)
+
+
+def dedupe(resources: Iterable[Resource]) -> tuple[Resource, ...]:
+    """One resource per key: an owned entry wins over unowned ones sharing its key (dynamic copies)."""
+    out: dict[tuple[str, str], Resource] = {}
+    for r in resources:
+        k = (r.kind, r.key)
+        if k not in out or (r.owned and not out[k].owned):
+            out[k] = r
+    return tuple(out.values())
+
+
+# --- desired state to resources --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """The resources a desired state needs, and the entries refused because the router cannot hold them."""
+
+    resources: tuple[Resource, ...]
+    conflicts: tuple[Conflict, ...]
+
+
+def _enforced_profiles(desired: DesiredState) -> set[str]:
+    """Profiles whose sessions the router itself puts in the enforcement list (throttled, blocked)."""
+    mode = desired.enforcement.suspend_mode
+    return {
+        s.profile
+        for s in desired.subscribers
+        if s.connection == "pppoe" and (s.state == "throttled" or (s.state == "suspended" and mode == "block"))
+    }
+
+
+def render(desired: DesiredState, *, encoding: str = "utf-8") -> Rendered:
+    """The RouterOS entries ``desired`` needs; entries a router cannot hold become conflicts, not writes."""
+    enforcement = desired.enforcement
+    out: list[Resource] = []
+    refused: list[Conflict] = []
+    enforced = _enforced_profiles(desired)
+    good_profiles: set[str] = set()
+    for p in desired.profiles:
+        problem = _problem(p, encoding)
+        if problem:
+            refused.append(Conflict(PROFILE, p.name, problem))
+            continue
+        good_profiles.add(p.name)
+        out.append(
+            Resource(
+                PROFILE,
+                p.name,
+                {
+                    "name": p.name,
+                    "rate-limit": rate_limit_text(p.rate),
+                    "address-list": enforcement.address_list if p.name in enforced else "",
+                    "comment": owner_comment(),
+                },
+            )
+        )
+    try:
+        validate_name(enforcement.address_list, what="enforcement address list", encoding=encoding)
+        list_problem = ""
+    except InvalidRouterInput as exc:
+        list_problem = str(exc)
+    for s in desired.subscribers:
+        kind = SECRET if s.connection == "pppoe" else QUEUE
+        problem = _subscriber_problem(s, encoding, good_profiles)
+        if problem:
+            refused.append(Conflict(kind, s.key, problem))
+            continue
+        comment = owner_comment(s.service_id)
+        if s.connection == "pppoe":
+            disabled = s.state == "suspended" and enforcement.suspend_mode == "disable"
+            out.append(
+                Resource(
+                    SECRET,
+                    s.key,
+                    {
+                        "name": s.key,
+                        "service": "pppoe",
+                        "profile": s.profile,
+                        "disabled": "true" if disabled else "false",
+                        "remote-address": str(s.address) if s.address is not None else "",
+                        "password": s.password or "",
+                        "comment": comment,
+                    },
+                    write_only=frozenset({"password"}),
+                )
+            )
+        else:
+            assert s.address is not None  # checked by _subscriber_problem
+            out.append(
+                Resource(
+                    QUEUE,
+                    s.key,
+                    {
+                        "name": s.key,
+                        "target": f"{s.address}/32",
+                        **queue_limits(s.rate),
+                        "disabled": "false",
+                        "comment": comment,
+                    },
+                )
+            )
+        if s.state != "active" and s.address is not None:
+            if list_problem:
+                refused.append(Conflict(ADDRESS_LIST, f"{enforcement.address_list}|{s.address}", list_problem))
+                continue
+            out.append(
+                Resource(
+                    ADDRESS_LIST,
+                    f"{enforcement.address_list}|{s.address}",
+                    {"list": enforcement.address_list, "address": str(s.address), "disabled": "false", "comment": comment},
+                )
+            )
+    return Rendered(tuple(out), tuple(refused))
+
+
+def _problem(profile: ProfileSpec, encoding: str) -> str:
+    try:
+        validate_name(profile.name, what="profile name", encoding=encoding)
+        validate_rate(profile.rate, what=f"profile {profile.name!r}")
+    except InvalidRouterInput as exc:
+        return str(exc)
+    return ""
+
+
+def _subscriber_problem(s: SubscriberSpec, encoding: str, profiles: set[str]) -> str:
+    try:
+        validate_name(s.key, what="PPPoE login" if s.connection == "pppoe" else "queue name", encoding=encoding)
+        validate_rate(s.rate, what=f"service {s.service_id}")
+    except InvalidRouterInput as exc:
+        return str(exc)
+    if s.connection == "pppoe":
+        if s.profile not in profiles:
+            return f"profile {s.profile!r} is not in the desired state or cannot be written"
+        if not s.password:
+            return "a PPPoE secret needs a password"
+        if any(ord(ch) < 33 or ord(ch) > 126 for ch in s.password):
+            return "the PPPoE password must be printable ASCII without spaces"
+    elif s.address is None:
+        return "a static-IP service needs an address"
+    return ""
+
+
+# --- the plan --------------------------------------------------------------------------------------------------
+
+
+def plan(desired: DesiredState, actual: Iterable[Resource], *, encoding: str = "utf-8") -> ChangeSet:
+    """Pure: the writes turning ``actual`` into ``desired``, and the PPPoE sessions to drop afterwards.
+
+    A session is dropped when its secret's profile or ``disabled`` changes, or the secret is removed, so that
+    the new limit or state takes effect now rather than at the next dial-in.
+    """
+    rendered = render(desired, encoding=encoding)
+    changes, conflicts = diff(rendered.resources, dedupe(actual), order=KINDS)
+    refused_keys = {(c.kind, c.key) for c in rendered.conflicts}
+    # An entry we refused to render must not be removed because it is "no longer desired": leave it alone.
+    changes = tuple(c for c in changes if not (c.action is Action.REMOVE and (c.kind, c.key) in refused_keys))
+    disconnect: list[str] = []
+    for c in changes:
+        if c.kind != SECRET:
+            continue
+        if c.action is Action.REMOVE or (c.action is Action.CHANGE and ({"profile", "disabled"} & set(c.fields))):
+            disconnect.append(c.key)
+    return ChangeSet(changes, (*rendered.conflicts, *conflicts), tuple(disconnect))

@@ -1,0 +1,1 @@
+"""edgebill lab package."""

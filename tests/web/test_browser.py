@@ -1,0 +1,95 @@
+"""The dashboard in a real browser: headless Chromium signs in and reads why a service is cut off."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import update
+from waitress.server import create_server
+
+from daemon.db.models import Service, ServiceState
+from tests.support import require
+from tests.web.conftest import ADMIN_PASSWORD, Seeded
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[str]:
+    server = create_server(app, host="127.0.0.1", port=0, threads=2)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}"  # type: ignore[union-attr]
+    finally:
+        server.close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[object]:
+    require(Path(CHROMIUM).exists() and shutil.which(CHROMEDRIVER) is not None, "chromium and chromedriver")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service as DriverService
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,900",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=DriverService(executable_path=CHROMEDRIVER))
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_support_signs_in_and_sees_why_a_customer_is_cut_off(
+    live_server: str, browser: object, seeded: Seeded, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.remote.webdriver import WebDriver
+
+    assert isinstance(browser, WebDriver)
+    with seeded.sessions.begin() as s:
+        s.execute(
+            update(Service)
+            .where(Service.id == seeded.service_id)
+            .values(state=ServiceState.SUSPENDED, state_reason="invoice INV-7 unpaid 21 days")
+        )
+
+    browser.get(f"{live_server}/services/{seeded.service_id}")
+    assert "/login" in browser.current_url
+    browser.find_element(By.NAME, "username").send_keys("admin")
+    browser.find_element(By.NAME, "password").send_keys(ADMIN_PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+    headline = browser.find_element(By.CSS_SELECTOR, "[data-testid=headline]")
+    assert headline.text.startswith("Suspended since")
+    assert "invoice INV-7 unpaid 21 days" in headline.text
+    findings = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".finding .t")]
+    assert "Service is suspended" in findings
+    browser.save_screenshot(str(tmp_path / "service.png"))
+    assert (tmp_path / "service.png").stat().st_size > 10_000
+
+    browser.find_element(By.LINK_TEXT, "Customers").click()
+    assert "Ada Lovelace" in browser.find_element(By.TAG_NAME, "table").text

@@ -1,0 +1,111 @@
+"""The dashboard as support staff use it: sign in, find a customer, see why a service is slow or cut off."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask.testing import FlaskClient
+from sqlalchemy import update
+
+from daemon.db.models import Router, RouterStatus, Service, ServiceState
+from daemon.services import payments
+from tests.web.conftest import PPPOE_PASSWORD, Seeded, csrf_of, sign_in
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(client: FlaskClient) -> None:
+    response = client.get("/services")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=/services")
+
+
+def test_wrong_password_is_refused_without_saying_which_part_was_wrong(client: FlaskClient) -> None:
+    response = client.post("/login", data={"csrf": csrf_of(client), "username": "admin", "password": "nope"})
+    assert response.status_code == 200
+    assert "Unknown user name or wrong password." in response.get_data(as_text=True)
+    assert client.get("/").status_code == 302
+
+
+def test_a_form_without_its_csrf_token_is_refused(client: FlaskClient) -> None:
+    client.get("/login")
+    response = client.post("/login", data={"username": "admin", "password": "x"})
+    assert response.status_code == 400
+
+
+def test_sign_in_returns_to_the_page_asked_for_and_sign_out_ends_the_session(client: FlaskClient) -> None:
+    token = csrf_of(client)
+    response = client.post(
+        "/login?next=/routers", data={"csrf": token, "username": "support", "password": "support staff password"}
+    )
+    assert response.headers["Location"] == "/routers"
+    assert "core1" in client.get("/routers").get_data(as_text=True)
+    client.post("/logout", data={"csrf": csrf_of(client, "/")})
+    assert client.get("/routers").status_code == 302
+
+
+def test_an_offsite_next_is_ignored(client: FlaskClient) -> None:
+    token = csrf_of(client)
+    response = client.post(
+        "/login?next=//evil.example/", data={"csrf": token, "username": "admin", "password": "correct horse battery"}
+    )
+    assert response.headers["Location"] == "/"
+
+
+def test_overview_counts_services_and_lists_routers(admin: FlaskClient) -> None:
+    page = admin.get("/").get_data(as_text=True)
+    assert "core1" in page and "edge2" in page
+    assert '>2</div><div class="l"><a href="/services?state=active">active</a>' in page
+
+
+def test_customer_search_and_page(admin: FlaskClient, seeded: Seeded) -> None:
+    found = admin.get("/customers?q=lovelace").get_data(as_text=True)
+    assert "Ada Lovelace" in found
+    assert "No customers match" in admin.get("/customers?q=nobody").get_data(as_text=True)
+    page = admin.get(f"/customers/{seeded.customer_id}").get_data(as_text=True)
+    assert "ada@example.net" in page and "home-10" in page
+    assert admin.get("/customers/9999").status_code == 404
+
+
+def test_service_page_explains_a_suspension_and_an_unreachable_router(admin: FlaskClient, seeded: Seeded) -> None:
+    with seeded.sessions.begin() as s:
+        s.execute(
+            update(Service)
+            .where(Service.id == seeded.service_id)
+            .values(state=ServiceState.SUSPENDED, state_reason="invoice INV-7 unpaid 21 days")
+        )
+        s.execute(
+            update(Router)
+            .where(Router.name == "core1")
+            .values(status=RouterStatus.DOWN, last_error="connection refused")
+        )
+    page = admin.get(f"/services/{seeded.service_id}").get_data(as_text=True)
+    assert "Suspended since" in page and "invoice INV-7 unpaid 21 days" in page
+    assert "Router core1 is unreachable" in page and "connection refused" in page
+    assert "change(s) waiting to reach the router" in page
+    assert PPPOE_PASSWORD not in page
+
+
+def test_service_page_shows_credit_after_an_overpayment(admin: FlaskClient, seeded: Seeded) -> None:
+    with seeded.sessions.begin() as s:
+        payments.record_payment(
+            s, "test", seeded.settings, customer_id=seeded.customer_id, amount="12.50", method="cash", reference="R1"
+        )
+    page = admin.get(f"/services/{seeded.service_id}").get_data(as_text=True)
+    assert "12.50 USD in credit" in page
+    assert "R1" in admin.get(f"/customers/{seeded.customer_id}").get_data(as_text=True)
+
+
+def test_services_can_be_filtered_by_state(admin: FlaskClient, seeded: Seeded) -> None:
+    assert "100.64.0.7" in admin.get("/services?state=active").get_data(as_text=True)
+    assert "No services." in admin.get("/services?state=suspended").get_data(as_text=True)
+    assert "home-10" in admin.get("/plans").get_data(as_text=True)
+
+
+def test_dates_render_in_the_billing_time_zone(admin: FlaskClient, seeded: Seeded) -> None:
+    page = admin.get(f"/services/{seeded.service_id}").get_data(as_text=True)
+    assert date(2026, 1, 1).isoformat() in page
+    assert "UTC" in page
+
+
+def test_readonly_role_can_sign_in(client: FlaskClient) -> None:
+    sign_in(client, "support", "support staff password")
+    assert client.get("/").status_code == 200

@@ -1,0 +1,87 @@
+"""The edgebill dashboard and REST API: a Flask application factory with one blueprint per area.
+
+The web process calls :mod:`daemon` services over the shared database; it never runs the scheduler. Settings come
+from the same TOML file as the daemon (:func:`daemon.config.load_settings`); the session-signing key is read from
+``[web] secret_key_file`` and there is no fallback key.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, g
+from sqlalchemy.orm import Session, sessionmaker
+
+from daemon.config import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+MIN_SECRET_KEY_BYTES = 32
+
+
+def read_secret_key(path: Path) -> bytes:
+    """The web secret key from ``path``; refuses a missing or short key rather than inventing one."""
+    try:
+        key = path.read_bytes().strip()
+    except OSError as exc:
+        raise RuntimeError(f"web.secret_key_file {path}: cannot read: {exc.strerror}") from None
+    if len(key) < MIN_SECRET_KEY_BYTES:
+        raise RuntimeError(f"web.secret_key_file {path}: the key must be at least {MIN_SECRET_KEY_BYTES} bytes")
+    return key
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    sessions: sessionmaker[Session] | None = None,
+    test_config: Mapping[str, Any] | None = None,
+) -> Flask:
+    """Build the application.
+
+    ``settings`` defaults to the file named by ``EDGEBILL_CONFIG`` (or the default path); ``sessions`` defaults to
+    a session factory over ``settings.database.url``. ``test_config`` overrides Flask settings in tests.
+    """
+    from daemon.config import default_config_path
+    from daemon.db import make_engine, session_factory
+
+    if settings is None:
+        settings = load_settings(default_config_path())
+    if sessions is None:
+        sessions = session_factory(make_engine(settings.database.url))
+
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=read_secret_key(settings.web.secret_key_file),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.web.base_url.startswith("https://"),
+        JSON_SORT_KEYS=False,
+    )
+    if test_config:
+        app.config.update(test_config)
+    app.extensions["edgebill.settings"] = settings
+    app.extensions["edgebill.sessions"] = sessions
+
+    @app.teardown_appcontext
+    def _close_session(exc: BaseException | None) -> None:
+        db: Session | None = g.pop("db", None)
+        if db is not None:
+            if exc is not None:
+                db.rollback()
+            db.close()
+
+    from web import api, auth, dashboard
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(dashboard.bp)
+    app.register_blueprint(api.bp)
+    app.jinja_env.filters["money"] = dashboard.money_filter
+    app.jinja_env.filters["rate"] = dashboard.rate_filter
+    app.jinja_env.filters["when"] = dashboard.when_filter
+    app.jinja_env.filters["bytes"] = dashboard.bytes_filter
+    app.jinja_env.globals["money"] = dashboard.money_of
+    log.info("web application ready for %s", settings.web.base_url)
+    return app

@@ -1,0 +1,185 @@
+"""The dashboard pages: overview, customers, services (with the diagnosis), routers."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from flask import Blueprint, abort, render_template, request
+from sqlalchemy import func, or_, select
+
+from daemon.db.models import (
+    Customer,
+    Invoice,
+    Payment,
+    Plan,
+    Router,
+    RouterOp,
+    RouterOpStatus,
+    Service,
+    ServiceState,
+    utcnow,
+)
+from daemon.diagnosis import customer_balance, diagnose_service
+from policies.money import Money, currency
+from policies.rates import format_rate
+from web.auth import login_required
+from web.context import db, settings
+
+bp = Blueprint("dashboard", __name__)
+
+PAGE_SIZE = 50
+
+
+def money_of(minor: int, code: str) -> Money:
+    """A stored amount (minor units and currency code) as :class:`Money`, for templates."""
+    return Money(minor, currency(code))
+
+
+def money_filter(value: Money | None) -> str:
+    return "—" if value is None else f"{value.to_json()} {value.currency.code}"
+
+
+def rate_filter(bps: int | None) -> str:
+    return "—" if not bps else format_rate(bps)
+
+
+def when_filter(moment: datetime | date | None) -> str:
+    """A timestamp in the billing time zone, or a plain date."""
+    if moment is None:
+        return "never"
+    if isinstance(moment, datetime):
+        return moment.astimezone(settings().billing.timezone).strftime("%Y-%m-%d %H:%M %Z")
+    return moment.isoformat()
+
+
+def bytes_filter(count: int | None) -> str:
+    if count is None:
+        return "—"
+    size = float(count)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")
+
+
+def today() -> date:
+    return utcnow().astimezone(settings().billing.timezone).date()
+
+
+@bp.route("/")
+@login_required()
+def overview() -> str:
+    session = db()
+    by_state = dict(
+        session.execute(
+            select(Service.state, func.count()).where(Service.state != ServiceState.TERMINATED).group_by(Service.state)
+        ).all()
+    )
+    routers = session.scalars(select(Router).where(Router.retired_at.is_(None)).order_by(Router.name)).all()
+    pending = dict(
+        session.execute(
+            select(RouterOp.router_id, func.count())
+            .where(RouterOp.status == RouterOpStatus.PENDING)
+            .group_by(RouterOp.router_id)
+        ).all()
+    )
+    attention = session.scalars(
+        select(Service)
+        .where(Service.state.in_([ServiceState.THROTTLED, ServiceState.SUSPENDED]))
+        .order_by(Service.state_since.desc())
+        .limit(20)
+    ).all()
+    return render_template(
+        "overview.html",
+        counts={state.value: by_state.get(state, 0) for state in ServiceState if state is not ServiceState.TERMINATED},
+        customers=session.scalar(select(func.count()).select_from(Customer)),
+        routers=routers,
+        pending=pending,
+        attention=attention,
+    )
+
+
+@bp.route("/customers")
+@login_required()
+def customers() -> str:
+    q = request.args.get("q", "").strip()
+    stmt = select(Customer).order_by(Customer.name)
+    if q:
+        like = f"%{q}%"
+        stmt = stmt.where(or_(Customer.name.ilike(like), Customer.email.ilike(like), Customer.phone.ilike(like)))
+        if q.isdigit():
+            stmt = select(Customer).where(or_(Customer.id == int(q), Customer.name.ilike(like))).order_by(Customer.name)
+    rows = db().scalars(stmt.limit(PAGE_SIZE)).all()
+    return render_template("customers.html", customers=rows, q=q)
+
+
+@bp.route("/customers/<int:customer_id>")
+@login_required()
+def customer(customer_id: int) -> str:
+    session = db()
+    cust = session.get(Customer, customer_id)
+    if cust is None:
+        abort(404)
+    services = session.scalars(select(Service).where(Service.customer_id == cust.id).order_by(Service.id)).all()
+    invoices = session.scalars(
+        select(Invoice).where(Invoice.customer_id == cust.id).order_by(Invoice.issued_on.desc(), Invoice.id.desc())
+    ).all()
+    payments = session.scalars(
+        select(Payment).where(Payment.customer_id == cust.id).order_by(Payment.received_at.desc()).limit(20)
+    ).all()
+    return render_template(
+        "customer.html",
+        customer=cust,
+        services=services,
+        invoices=invoices,
+        payments=payments,
+        balances=customer_balance(session, cust.id),
+    )
+
+
+@bp.route("/services")
+@login_required()
+def services() -> str:
+    state = request.args.get("state", "")
+    stmt = select(Service).order_by(Service.id)
+    if state in {s.value for s in ServiceState}:
+        stmt = stmt.where(Service.state == ServiceState(state))
+    rows = db().scalars(stmt.limit(PAGE_SIZE)).all()
+    return render_template("services.html", services=rows, state=state, states=[s.value for s in ServiceState])
+
+
+@bp.route("/services/<int:service_id>")
+@login_required()
+def service(service_id: int) -> str:
+    session = db()
+    svc = session.get(Service, service_id)
+    if svc is None:
+        abort(404)
+    diagnosis = diagnose_service(session, svc.id, today=today(), now=utcnow())
+    ops = session.scalars(
+        select(RouterOp).where(RouterOp.service_id == svc.id).order_by(RouterOp.id.desc()).limit(20)
+    ).all()
+    return render_template("service.html", service=svc, diagnosis=diagnosis, ops=ops)
+
+
+@bp.route("/plans")
+@login_required()
+def plans() -> str:
+    rows = db().scalars(select(Plan).order_by(Plan.name)).all()
+    return render_template("plans.html", plans=rows)
+
+
+@bp.route("/routers")
+@login_required()
+def routers() -> str:
+    session = db()
+    rows = session.scalars(select(Router).order_by(Router.name)).all()
+    counts = dict(
+        session.execute(
+            select(Service.router_id, func.count())
+            .where(Service.state != ServiceState.TERMINATED)
+            .group_by(Service.router_id)
+        ).all()
+    )
+    return render_template("routers.html", routers=rows, counts=counts)

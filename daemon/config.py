@@ -57,8 +57,11 @@ from policies.rates import RateError, format_rate, parse_rate
 __all__ = [
     "ACTIONS",
     "ANCHORS",
+    "CONFIG_ENV",
     "LEAF_QDISCS",
+    "MIN_WEB_KEY_BYTES",
     "SUSPEND_MODES",
+    "SYSTEM_CONFIG",
     "BillingSettings",
     "ConfigError",
     "DatabaseSettings",
@@ -840,6 +843,13 @@ class _Loader:
             sec.fail("password_file", f"required when smtp.username is set, got username = {_show(username)}")
         if password_file is not None and not username:
             sec.fail("username", "required when smtp.password_file is set")
+        if username and not starttls and port != 465 and not _is_loopback(host):
+            logger.warning(
+                "%s: smtp: the password for %s is sent to %s unencrypted; set starttls = true",
+                self.shown,
+                username,
+                host,
+            )
         sender = sec.string("sender", defaults.sender)
         _, address = parseaddr(sender)
         local, _, domain = address.rpartition("@")
@@ -895,6 +905,13 @@ class _Loader:
             if password_file is None:
                 sec.fail("password_file", "required for a mikrotik router")
             tls_verify = sec.boolean("tls_verify", True)
+            if tls and not tls_verify:
+                logger.warning(
+                    "%s: %s: router %s: its TLS certificate is not verified (tls_verify = false)",
+                    self.shown,
+                    sec.prefix,
+                    name,
+                )
             encoding = self.encoding(sec)
             return RouterSettings(
                 name=name,
@@ -1246,6 +1263,15 @@ def _valid_host(text: str) -> bool:
     if labels[-1].isdigit():
         return False
     return all(_HOST_LABEL.fullmatch(label) for label in labels)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _join_host_port(host: str, port: int) -> str:

@@ -6,7 +6,8 @@
 * ``engine``: an engine on ``db_url`` with the schema migrated to the newest revision.
 * ``session``: a session on ``engine``; whatever the test leaves uncommitted is rolled back.
 * ``make_config``: writes a complete, valid ``edgebill.toml`` (and its key and password files, mode 0600)
-  into ``tmp_path``; ``config_file`` is ``make_config()`` with an SQLite database and two routers.
+  into ``tmp_path`` (:func:`write_config`); ``config_file`` is ``make_config()`` with an SQLite database and
+  two routers.
 """
 
 from __future__ import annotations
@@ -128,57 +129,62 @@ DEFAULT_ROUTERS: tuple[Mapping[str, Any], ...] = (
 MakeConfig = Callable[..., Path]
 
 
+def write_config(
+    directory: Path,
+    *,
+    database_url: str | None = None,
+    routers: Sequence[Mapping[str, Any]] = DEFAULT_ROUTERS,
+    billing: Mapping[str, Any] | None = None,
+    name: str = "edgebill.toml",
+    extra: str = "",
+) -> Path:
+    """Write a valid ``edgebill.toml`` (and its secret files, under ``directory/secrets``) and return its path.
+
+    ``database_url`` defaults to an SQLite file in ``directory``; a mikrotik router without ``password_file``
+    gets one; ``billing`` overrides ``currency = "USD"``, ``timezone = "UTC"``; ``extra`` is raw TOML appended.
+    The data encryption key is created once per directory and then reused.
+    """
+    secrets_dir = directory / "secrets"
+    web_key = write_secret(secrets_dir / "web.key", secrets.token_hex(32).encode() + b"\n")
+    data_key = secrets_dir / "data.key"
+    if not data_key.exists():
+        write_secret(data_key, Fernet.generate_key() + b"\n")
+    router_password = write_secret(secrets_dir / "router.password", b"router-api-password\n")
+    url = database_url or f"sqlite:///{directory / 'edgebill.db'}"
+    billing_keys: dict[str, Any] = {"currency": "USD", "timezone": "UTC"}
+    billing_keys.update(billing or {})
+    lines = [
+        "[database]",
+        f"url = {_toml_str(url)}",
+        "",
+        "[web]",
+        'listen = "127.0.0.1:8080"',
+        f"secret_key_file = {_toml_str(str(web_key))}",
+        "",
+        "[security]",
+        f"secret_key_file = {_toml_str(str(data_key))}",
+        "",
+        "[billing]",
+        *(f"{key} = {_toml_value(value)}" for key, value in billing_keys.items()),
+    ]
+    for router in routers:
+        table = dict(router)
+        table.setdefault("username", "edgebill")
+        if table.get("kind") == "mikrotik":
+            table.setdefault("password_file", str(router_password))
+        lines += ["", "[[routers]]", *(f"{key} = {_toml_value(value)}" for key, value in table.items())]
+    path = directory / name
+    path.write_text("\n".join(lines) + "\n" + extra, encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
 @pytest.fixture
 def make_config(tmp_path: Path) -> MakeConfig:
-    """A factory writing ``edgebill.toml`` into ``tmp_path``; returns its path.
+    """``write_config`` into ``tmp_path``: ``make_config(database_url=db_url)`` and so on."""
 
-    Keyword arguments: ``database_url`` (default: an SQLite file next to the config), ``routers`` (a list
-    of ``[[routers]]`` tables; a mikrotik router without ``password_file`` gets one written for it),
-    ``billing`` (keys overriding ``currency = "USD"``, ``timezone = "UTC"``), ``name`` (file name) and
-    ``extra`` (raw TOML appended).
-    """
-
-    def make(
-        *,
-        database_url: str | None = None,
-        routers: Sequence[Mapping[str, Any]] = DEFAULT_ROUTERS,
-        billing: Mapping[str, Any] | None = None,
-        name: str = "edgebill.toml",
-        extra: str = "",
-    ) -> Path:
-        secrets_dir = tmp_path / "secrets"
-        web_key = write_secret(secrets_dir / "web.key", secrets.token_hex(32).encode() + b"\n")
-        data_key = secrets_dir / "data.key"
-        if not data_key.exists():
-            write_secret(data_key, Fernet.generate_key() + b"\n")
-        router_password = write_secret(secrets_dir / "router.password", b"router-api-password\n")
-        url = database_url or f"sqlite:///{tmp_path / 'edgebill.db'}"
-        billing_keys: dict[str, Any] = {"currency": "USD", "timezone": "UTC"}
-        billing_keys.update(billing or {})
-        lines = [
-            "[database]",
-            f"url = {_toml_str(url)}",
-            "",
-            "[web]",
-            'listen = "127.0.0.1:8080"',
-            f"secret_key_file = {_toml_str(str(web_key))}",
-            "",
-            "[security]",
-            f"secret_key_file = {_toml_str(str(data_key))}",
-            "",
-            "[billing]",
-            *(f"{key} = {_toml_value(value)}" for key, value in billing_keys.items()),
-        ]
-        for router in routers:
-            table = dict(router)
-            table.setdefault("username", "edgebill")
-            if table.get("kind") == "mikrotik":
-                table.setdefault("password_file", str(router_password))
-            lines += ["", "[[routers]]", *(f"{key} = {_toml_value(value)}" for key, value in table.items())]
-        path = tmp_path / name
-        path.write_text("\n".join(lines) + "\n" + extra, encoding="utf-8")
-        path.chmod(0o600)
-        return path
+    def make(**options: Any) -> Path:
+        return write_config(tmp_path, **options)
 
     return make
 

@@ -18,7 +18,7 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def normalize_url(url: str | URL) -> URL:
-    """Parse a database URL; plain ``postgresql://`` URLs are given the psycopg 3 driver.
+    """Parse a database URL; plain ``postgresql://`` and ``postgres://`` URLs get the psycopg 3 driver.
 
     Raises ``ValueError`` with a one-line reason for anything that is not an SQLite or PostgreSQL URL.
     """
@@ -26,6 +26,8 @@ def normalize_url(url: str | URL) -> URL:
         parsed = make_url(url)
     except Exception as exc:  # sqlalchemy raises ArgumentError with a long message
         raise ValueError(f"invalid database URL: {exc}") from exc
+    if parsed.drivername == "postgres":
+        parsed = parsed.set(drivername="postgresql")
     backend = parsed.get_backend_name()
     if backend == "postgresql":
         if parsed.drivername == "postgresql":

@@ -134,7 +134,7 @@ def list_ops(
         except ValueError:
             raise Invalid(f"invalid operation status {status!r}: expected pending, done or failed") from None
     query = query.limit(max(1, limit))
-    return [_record_of(row, name) for row, name in session.execute(query).tuples()]
+    return [_record_of(row, name) for row, name in session.execute(query)]
 
 
 def due_ops(session: Session, router_id: int, *, now: datetime | None = None) -> list[RouterOp]:

@@ -153,10 +153,10 @@ def add_service(
     and the router configured (not retired). ``started_on`` defaults to today in the billing time zone.
     The password is encrypted with the keys of ``settings.security`` (or the given box).
     """
-    if pppoe_login is None and ipv4 is None:
-        raise Invalid("a service needs a PPPoE login and password, or a static IPv4 address")
     if pppoe_login is None and pppoe_password is not None:
         raise Invalid("a PPPoE password was given without a PPPoE login")
+    if pppoe_login is None and ipv4 is None:
+        raise Invalid("a service needs a PPPoE login and password, or a static IPv4 address")
     if pppoe_login is not None and pppoe_password is None:
         raise Invalid(f"PPPoE login {pppoe_login!r} needs a password")
     login = check.pppoe_login(pppoe_login) if pppoe_login is not None else None

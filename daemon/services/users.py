@@ -22,6 +22,7 @@ __all__ = [
     "TokenRecord",
     "UserRecord",
     "authenticate",
+    "check_new_credentials",
     "count_users",
     "create_token",
     "create_user",
@@ -123,6 +124,12 @@ def _load_user(session: Session, username: str) -> User:
 
 def count_users(session: Session) -> int:
     return int(session.scalar(select(func.count(User.id))) or 0)
+
+
+def check_new_credentials(username: str, password: str) -> None:
+    """Refuse (:class:`Invalid`) a user name or password that :func:`create_user` would refuse."""
+    check.username(username)
+    check.user_password(password)
 
 
 def create_user(session: Session, actor: str, username: str, password: str, role: str | UserRole) -> UserRecord:

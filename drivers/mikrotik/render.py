@@ -155,12 +155,15 @@ def validate_name(name: str, *, what: str = "name", encoding: str = "utf-8") -> 
     return name
 
 
-def validate_rate(rate: RateLimit, *, what: str = "rate") -> RateLimit:
+def validate_rate(rate: RateLimit, *, what: str = "rate", ceiling: int = MAX_ROUTEROS_RATE) -> RateLimit:
     """Return ``rate`` if a RouterOS ``rate-limit`` and simple queue can express it exactly, else raise.
 
     :class:`~policies.rates.RateLimit` already refuses zero (RouterOS reads 0 as "unlimited") and malformed
-    bursts; this adds the router's own ceiling, :data:`MAX_ROUTEROS_RATE`, for every rate and threshold.
+    bursts; this adds the router's own ceiling for every rate and threshold: :data:`MAX_ROUTEROS_RATE` by
+    default, lower (``ceiling=4_294_967_295``) for routers whose queues hold 32-bit rates.
     """
+    if not isinstance(rate, RateLimit):
+        raise TypeError(f"{what} must be a RateLimit, got {type(rate).__name__}")
     values = [("download", rate.download), ("upload", rate.upload)]
     if rate.burst is not None:
         b = rate.burst
@@ -171,9 +174,9 @@ def validate_rate(rate: RateLimit, *, what: str = "rate") -> RateLimit:
             ("burst upload threshold", b.threshold_upload),
         ]
     for label, bps in values:
-        if bps > MAX_ROUTEROS_RATE:
+        if bps > ceiling:
             raise InvalidRouterInput(
-                f"{what}: {label} {format_rate(bps)} is above what RouterOS can express ({MAX_ROUTEROS_RATE} bps)"
+                f"{what}: {label} {format_rate(bps)} is above what the router can express ({ceiling} bps)"
             )
     return rate
 
@@ -405,7 +408,9 @@ def resource_of_row(kind: str, row: Mapping[str, object]) -> Resource:
         }
     else:
         raise ValueError(f"unknown RouterOS kind {kind!r}")
-    return Resource(kind, key, fields, owned=owned, write_only=frozenset({"password"}) if kind == SECRET else frozenset(), ref=ref)
+    return Resource(
+        kind, key, fields, owned=owned, write_only=frozenset({"password"}) if kind == SECRET else frozenset(), ref=ref
+    )
 
 
 def dedupe(resources: Iterable[Resource]) -> tuple[Resource, ...]:
@@ -517,7 +522,12 @@ def render(desired: DesiredState, *, encoding: str = "utf-8") -> Rendered:
                 Resource(
                     ADDRESS_LIST,
                     f"{enforcement.address_list}|{s.address}",
-                    {"list": enforcement.address_list, "address": str(s.address), "disabled": "false", "comment": comment},
+                    {
+                        "list": enforcement.address_list,
+                        "address": str(s.address),
+                        "disabled": "false",
+                        "comment": comment,
+                    },
                 )
             )
     return Rendered(tuple(out), tuple(refused))

@@ -7,6 +7,6 @@ simulated network of PPPoE subscribers whose traffic grows on an injectable cloc
 
 from lab.routeros.emulator import RouterOSEmulator
 from lab.routeros.errors import Trap
-from lab.routeros.router import Quirks
+from lab.routeros.model import Quirks
 
 __all__ = ["Quirks", "RouterOSEmulator", "Trap"]

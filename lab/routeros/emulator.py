@@ -11,7 +11,8 @@ from datetime import datetime
 from types import TracebackType
 from typing import Self
 
-from lab.routeros.router import FailMode, Quirks, Router
+from lab.routeros.model import FailMode, Quirks
+from lab.routeros.router import Router
 from lab.routeros.server import ApiServer
 from lab.routeros.tls import server_context
 
@@ -43,7 +44,7 @@ class RouterOSEmulator:
         start_time: datetime | None = None,
         tls_certificate: str | None = None,
         tls_key: str | None = None,
-        default_remote_range: str | None = "100.64.0.0/10",
+        default_remote_range: str | None = None,
         line_rate: int = 100_000_000,
         tick: float = 1.0,
     ) -> None:
@@ -94,7 +95,7 @@ class RouterOSEmulator:
         for server in self._servers:
             server.latency = self._latency
             server.start()
-        if self.realtime:
+        if self.realtime or self.router.state_file is not None:
             self._ticker = threading.Thread(target=self._tick_loop, name="routeros-clock", daemon=True)
             self._ticker.start()
         logger.info(
@@ -115,6 +116,7 @@ class RouterOSEmulator:
             server.stop()
         self._servers.clear()
         self._plain = self._tls = None
+        self.router.flush_state()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -125,11 +127,24 @@ class RouterOSEmulator:
         self.stop()
 
     def _tick_loop(self) -> None:
+        """Advances the clock with real time (``realtime=True``) and writes the state file once a second."""
         last = time.monotonic()
-        while not self._stop.wait(self.tick):
+        last_flush = last
+        while not self._stop.wait(min(self.tick, 1.0)):
             now = time.monotonic()
-            self.router.advance(now - last)
-            last = now
+            if self.realtime:
+                self.router.advance(now - last)
+                last = now
+            if now - last_flush >= 1.0:
+                try:
+                    self.router.flush_state()
+                except OSError:
+                    logger.exception("cannot write the router state file")
+                last_flush = now
+
+    def flush_state(self) -> None:
+        """Write the configuration to the state file now (it is also written every second and at stop)."""
+        self.router.flush_state()
 
     @property
     def port(self) -> int:

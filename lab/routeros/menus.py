@@ -206,6 +206,8 @@ class MenuSpec:
     first_number: int = 1
     dynamic_editable: bool = False
     persistent: bool = True
+    unique: tuple[str, ...] = ()
+    """Properties whose combination must be unique (besides ``key``)."""
     field_map: dict[str, Field] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -334,6 +336,7 @@ ADDRESS_LIST = MenuSpec(
     ),
     commands=_LIST_TOGGLE,
     key=None,
+    unique=("list", "address"),
     duplicate_message="failure: already have such entry",
     dynamic_editable=True,
 )

@@ -13,26 +13,31 @@ import logging
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
 
 from lab.routeros import menus, network
 from lab.routeros import values as v
 from lab.routeros.errors import Trap
 from lab.routeros.menus import MenuSpec
+from lab.routeros.model import (
+    FailMode,
+    Item,
+    Outcome,
+    Quirks,
+    Request,
+    Sentence,
+    Table,
+    parse_request,
+)
 from lab.routeros.query import QueryWord, matches, parse_query
+from lab.routeros.subscribers import Subscribers
 
 logger = logging.getLogger(__name__)
 
-Sentence = list[str]
-FailMode = Literal["trap", "drop", "drop-after"]
 
-PROFILE_DEFAULT_NUMBER = 0
-PROFILE_DEFAULT_ENCRYPTION_NUMBER = 0xFFFFFFFE
-SESSION_ID_BASE = 0x81000000
 PRINT_FLAGS = frozenset(
     {
         "detail",
@@ -53,157 +58,15 @@ WRITE_FAILURE_MESSAGE = (
 )
 
 
-@dataclass(frozen=True)
-class Quirks:
-    """Behaviours that differ between RouterOS versions or that public sources leave unverified.
-
-    ``None`` means "follow the emulated version".
-    """
-
-    empty_reply: bool | None = None
-    """Send ``!empty`` before ``!done`` when a print has no rows (RouterOS 7.18+)."""
-    legacy_login: bool | None = None
-    """Answer ``/login`` without a password with an MD5 challenge (RouterOS before 6.45.1)."""
-    error_codes: bool | None = None
-    """Append RouterOS 7 numeric codes to error texts (``no such item (4)``)."""
-    normalise_rate_limit: bool = False
-    """Store PPP ``rate-limit`` in raw bps instead of echoing it as typed."""
-    reset_counters_on_edit: bool = False
-    """Reset a simple queue's counters whenever it is edited."""
-    disconnect_reason: str = "hung-up"
-    """``last-disconnect-reason`` recorded when a session is removed from ``/ppp/active``."""
-    count_only_in_ret: bool = True
-    """``print =count-only=`` puts the count in ``!done =ret=``."""
-
-
-@dataclass
-class Item:
-    """One entry of a menu. ``values`` hold properties in printed form; references live in ``refs``."""
-
-    uid: int
-    number: int
-    values: dict[str, str]
-    refs: dict[str, int] = field(default_factory=dict)
-    dynamic: bool = False
-    builtin: bool = False
-    counters: network.Counters | None = None
-    expires: float | None = None
-    session: int | None = None
-
-
-@dataclass
-class Session:
-    """A connected PPPoE subscriber."""
-
-    serial: int
-    secret_uid: int
-    name: str
-    address: str
-    mac: str
-    started: float
-    active_uid: int
-    interface_uid: int
-    queue_uid: int | None
-    address_list_uid: int | None
-    pool: str | None
-    up_bits: float = 0.0
-    down_bits: float = 0.0
-    up_drop_bits: float = 0.0
-    down_drop_bits: float = 0.0
-
-
-class Table:
-    """Items of one menu in list order with lookup indexes."""
-
-    def __init__(self, spec: MenuSpec) -> None:
-        self.spec = spec
-        self.items: list[Item] = []
-        self.by_uid: dict[int, Item] = {}
-        self.by_number: dict[int, Item] = {}
-        self.by_key: dict[str, Item] = {}
-        self.next_number = spec.first_number
-
-    def insert(self, item: Item, *, first: bool = False) -> None:
-        if first:
-            self.items.insert(0, item)
-        else:
-            self.items.append(item)
-        self.by_uid[item.uid] = item
-        self.by_number[item.number] = item
-        if self.spec.key is not None:
-            self.by_key[item.values[self.spec.key]] = item
-
-    def discard(self, item: Item) -> None:
-        self.items.remove(item)
-        del self.by_uid[item.uid]
-        del self.by_number[item.number]
-        if self.spec.key is not None and self.by_key.get(item.values[self.spec.key]) is item:
-            del self.by_key[item.values[self.spec.key]]
-
-    def rekey(self, item: Item, old: str) -> None:
-        if self.spec.key is None:
-            return
-        if self.by_key.get(old) is item:
-            del self.by_key[old]
-        self.by_key[item.values[self.spec.key]] = item
-
-    def reindex(self) -> None:
-        self.by_number = {item.number: item for item in self.items}
-
-
-@dataclass(frozen=True)
-class Request:
-    """One parsed API request sentence."""
-
-    command: str
-    attributes: dict[str, str]
-    queries: tuple[str, ...]
-    tag: str | None
-    proplist: tuple[str, ...] | None
-
-
-def parse_request(words: Sequence[str]) -> Request:
-    """Split a sentence into command, ``=attributes``, ``?queries`` and ``.tag``/``.proplist``."""
-    command = words[0]
-    attributes: dict[str, str] = {}
-    queries: list[str] = []
-    tag: str | None = None
-    proplist: tuple[str, ...] | None = None
-    for word in words[1:]:
-        if word.startswith("="):
-            name, _, value = word[1:].partition("=")
-            if name == ".proplist":
-                proplist = tuple(part for part in value.split(",") if part)
-            else:
-                attributes[name] = value
-        elif word.startswith("?"):
-            queries.append(word)
-        elif word.startswith(".tag="):
-            tag = word[5:] or None
-        elif word.startswith(".proplist="):
-            proplist = tuple(part for part in word[10:].split(",") if part)
-        else:
-            raise Trap(f"unknown parameter {word}")
-    return Request(command, attributes, tuple(queries), tag, proplist)
-
-
-@dataclass
-class Outcome:
-    """What the wire side should do with a request: send ``sentences`` (``!done`` included), or drop."""
-
-    sentences: list[Sentence]
-    drop: bool = False
-
-
-Listener = Callable[[Sentence], None]
-
-
 @dataclass
 class _Subscription:
     path: str
     query: list[QueryWord]
     proplist: tuple[str, ...] | None
     callback: Listener
+
+
+Listener = Callable[[Sentence], None]
 
 
 class Router:
@@ -220,7 +83,7 @@ class Router:
         start_time: datetime | None = None,
         state_file: str | os.PathLike[str] | None = None,
         quirks: Quirks | None = None,
-        default_remote_range: str | None = "100.64.0.0/10",
+        default_remote_range: str | None = None,
         line_rate: int = 100_000_000,
     ) -> None:
         try:
@@ -251,17 +114,14 @@ class Router:
         self._fail_message = WRITE_FAILURE_MESSAGE
         self._write_attempts = 0
         self._uid = 0
-        self._session_serial = 0
         self._ethernet_ports = ethernet_ports
         self.tables: dict[str, Table] = {path: Table(spec) for path, spec in menus.MENUS.items()}
         self._tombstones: dict[int, int] = {}
-        self.sessions: dict[int, Session] = {}  # by secret uid
-        self._cpe_next: dict[int, float] = {}  # secret uid -> next dial attempt
         self._subscriptions: dict[int, _Subscription] = {}
         self._subscription_serial = 0
-        self._queue_index: tuple[dict[str, Item], list[tuple[ipaddress.IPv4Network, Item]], dict[int, int]] | None
-        self._queue_index = None
         self._identity = identity
+        self._dirty = False
+        self.net = Subscribers(self)
         self._bootstrap()
         if self.state_file is not None and self.state_file.exists():
             self._restore(self.state_file)
@@ -324,8 +184,8 @@ class Router:
     def _bootstrap(self) -> None:
         profiles = self.tables["/ppp/profile"]
         for number, name, encryption in (
-            (PROFILE_DEFAULT_NUMBER, "default", "default"),
-            (PROFILE_DEFAULT_ENCRYPTION_NUMBER, "default-encryption", "yes"),
+            (self.quirks.default_profile_id, "default", "default"),
+            (self.quirks.default_encryption_profile_id, "default-encryption", "yes"),
         ):
             values = self._with_defaults(profiles.spec, {"name": name})
             values["change-tcp-mss"] = "yes"
@@ -424,7 +284,7 @@ class Router:
                 result["slave"] = "false"
             return result
         if path == "/ppp/active":
-            session = self._session_by_active(item.uid)
+            session = self.net.session_by_active(item.uid)
             return {"uptime": v.duration_text(self.now - session.started) if session else "0s"}
         if path == "/ip/firewall/address-list":
             result = {"dynamic": v.bool_text(item.dynamic)}
@@ -444,7 +304,7 @@ class Router:
             "version": f"{self.version} (stable)",
             "build-time": self._date(-86400 * 30),
             "factory-software": "7.1" if self.version_tuple >= (7,) else "6.40",
-            "free-memory": str(1073741824 - 180 * 1024 * 1024 - 4096 * len(self.sessions)),
+            "free-memory": str(1073741824 - 180 * 1024 * 1024 - 4096 * len(self.net.sessions)),
             "total-memory": "1073741824",
             "cpu": "QEMU",
             "cpu-count": "2",
@@ -554,7 +414,7 @@ class Router:
     def _print(self, table: Table, request: Request) -> list[Sentence]:
         spec = table.spec
         for name in request.attributes:
-            if name not in PRINT_FLAGS and name not in ("count-only", "where", "interval", "without-paging"):
+            if name not in PRINT_FLAGS and name != "count-only":
                 raise Trap.unknown_parameter(name)
         query = parse_query(request.queries)
         if spec.path == "/system/resource":
@@ -682,7 +542,7 @@ class Router:
                 raise Trap.unknown_parameter(name)
             if f.ref is not None:
                 refs[name] = self._resolve_ref(f, raw)
-            elif raw == "" and not f.required and f.default is None and name not in ("comment",):
+            elif raw == "" and not f.required and f.default is None:
                 parsed[name] = ""
             else:
                 parsed[name] = f.parser(self, name, raw)
@@ -702,7 +562,7 @@ class Router:
     def _add(self, table: Table, attributes: dict[str, str]) -> Item:
         spec = table.spec
         parsed, refs = self._parse_fields(table, attributes)
-        parsed = {name: value for name, value in parsed.items() if value != "" or name in ("comment",)}
+        parsed = {name: value for name, value in parsed.items() if value != ""}
         missing = [f.name for f in spec.fields if f.required and f.name not in parsed and f.name not in refs]
         if missing:
             raise Trap(f"missing value(s) of argument(s) {' '.join(missing)}")
@@ -713,7 +573,7 @@ class Router:
             if f.ref is not None and f.name not in refs and f.default is not None and f.none_word is None:
                 refs[f.name] = self._resolve_ref(f, f.default)
         if spec.key is not None and values[spec.key] in table.by_key:
-            raise Trap(spec.duplicate_message)
+            raise Trap(self._duplicate(spec))
         self._validate(table, None, values, refs)
         clean_refs = {name: uid for name, uid in refs.items() if uid is not None}
         item = self._new_item(table, values, refs=clean_refs)
@@ -724,12 +584,17 @@ class Router:
                 item.expires = self.now + v.parse_duration("timeout", values.pop("timeout"))
         if spec.path == "/queue/simple":
             item.counters = network.Counters()
-            self._queue_index = None
+            self.net.queues_changed()
         table.insert(item)
         if spec.path == "/ppp/secret":
-            self._cpe_next[item.uid] = self.now
+            self.net.cpe_next[item.uid] = self.now
         self._notify(table, item)
         return item
+
+    def _duplicate(self, spec: MenuSpec) -> str:
+        if spec.path == "/ppp/secret":
+            return self.quirks.secret_duplicate_message
+        return spec.duplicate_message
 
     def _free_name(self, table: Table, stem: str) -> str:
         index = 1
@@ -752,12 +617,9 @@ class Router:
             if item is not None and parent is not None and self._queue_descends(parent, item.uid):
                 raise Trap("failure: parent queue can not be its own child")
         elif path == "/ip/firewall/address-list":
-            for other in table.items:
-                if other is not item and (other.values["list"], other.values["address"]) == (
-                    values["list"],
-                    values["address"],
-                ):
-                    raise Trap(table.spec.duplicate_message)
+            holder = table.by_unique.get(table.unique_of(values))
+            if holder is not None and holder is not item:
+                raise Trap(self._duplicate(table.spec))
         elif path == "/ip/pool":
             next_pool = refs.get("next-pool")
             if item is not None and next_pool == item.uid:
@@ -782,7 +644,7 @@ class Router:
             return
         new_name = parsed.get(spec.key) if spec.key is not None else None
         if new_name is not None and len(targets) > 1:
-            raise Trap(spec.duplicate_message)
+            raise Trap(self._duplicate(spec))
         plans: list[tuple[Item, dict[str, str], dict[str, int | None]]] = []
         for item in targets:
             if item.dynamic and not spec.dynamic_editable:
@@ -792,16 +654,14 @@ class Router:
             if spec.key is not None and new_name is not None:
                 holder = table.by_key.get(new_name)
                 if holder is not None and holder is not item:
-                    raise Trap(spec.duplicate_message)
+                    raise Trap(self._duplicate(spec))
             values = dict(item.values)
             for name, value in parsed.items():
-                if value == "" and spec.field_map[name].default is None and name != "comment":
+                if value == "" and spec.field_map[name].default is None:
                     values.pop(name, None)
                 else:
                     values[name] = value
             merged_refs: dict[str, int | None] = {**item.refs, **refs}
-            probe = dict(values)
-            probe.pop("timeout", None)
             self._validate(table, item, values, merged_refs)
             plans.append((item, values, merged_refs))
         for item, values, merged_refs in plans:
@@ -809,22 +669,21 @@ class Router:
 
     def _apply_set(self, table: Table, item: Item, values: dict[str, str], refs: dict[str, int | None]) -> None:
         path = table.spec.path
-        old_key = item.values.get(table.spec.key) if table.spec.key is not None else None
+        old_values = dict(item.values)
         was_disabled = item.values.get("disabled") == "true"
         if path == "/ip/firewall/address-list" and "timeout" in values:
             item.dynamic = True
             item.expires = self.now + v.parse_duration("timeout", values.pop("timeout"))
         item.values = values
         item.refs = {name: uid for name, uid in refs.items() if uid is not None}
-        if old_key is not None:
-            table.rekey(item, old_key)
+        table.rekey(item, old_values)
         if path == "/queue/simple":
-            self._queue_index = None
+            self.net.queues_changed()
             if self.quirks.reset_counters_on_edit and item.counters is not None:
                 item.counters.reset()
         if path == "/ppp/secret" and was_disabled and values.get("disabled") == "false":
             # The subscriber's CPE keeps retrying; it gets in at its next attempt.
-            self._cpe_next[item.uid] = min(self._cpe_next.get(item.uid, self.now), self.now)
+            self.net.cpe_next[item.uid] = min(self.net.cpe_next.get(item.uid, self.now), self.now)
         if path == "/system/identity":
             self._identity = values["name"]
         self._notify(table, item)
@@ -862,19 +721,19 @@ class Router:
                 raise Trap("failure: can not remove dynamic")
         for item in targets:
             if spec.path == "/ppp/active":
-                session = self._session_by_active(item.uid)
+                session = self.net.session_by_active(item.uid)
                 if session is not None:
-                    self._disconnect(session, self.quirks.disconnect_reason)
+                    self.net.disconnect(session, self.quirks.disconnect_reason)
                     continue
             self._discard(table, item)
             if spec.path == "/ppp/secret":
-                self._cpe_next.pop(item.uid, None)
+                self.net.cpe_next.pop(item.uid, None)
 
     def _discard(self, table: Table, item: Item) -> None:
         table.discard(item)
         self._tombstones[item.uid] = item.number
         if table.spec.path == "/queue/simple":
-            self._queue_index = None
+            self.net.queues_changed()
         self._notify(table, item, dead=True)
 
     # ------------------------------------------------------------------ listen
@@ -896,7 +755,7 @@ class Router:
     def _notify(self, table: Table, item: Item, *, dead: bool = False) -> None:
         if not self._subscriptions:
             return
-        row = {".id": v.id_text(item.number), ".dead": "yes"} if dead else self.printed(table, item)
+        row = {".id": v.id_text(item.number), ".dead": self.quirks.dead_value} if dead else self.printed(table, item)
         for subscription in list(self._subscriptions.values()):
             if subscription.path != table.spec.path:
                 continue
@@ -911,11 +770,7 @@ class Router:
 
     # ------------------------------------------------------------------ network simulation
 
-    def _session_by_active(self, uid: int) -> Session | None:
-        for session in self.sessions.values():
-            if session.active_uid == uid:
-                return session
-        return None
+    # ------------------------------------------------------------------ clock
 
     def advance(self, seconds: float) -> None:
         """Move the simulated clock forward; sessions dial, traffic flows and timeouts expire on the way."""
@@ -923,300 +778,31 @@ class Router:
             raise ValueError("the clock cannot go backwards")
         with self.lock:
             target = self.now + seconds
-            self._events()
+            self.net.events()
             while True:
-                upcoming = self._next_event()
+                upcoming = self.net.next_event()
                 stop = target if upcoming is None or upcoming > target else upcoming
-                self._flow(self.now, stop)
+                self.net.flow(self.now, stop)
                 self.now = stop
-                self._events()
+                self.net.events()
                 if self.now >= target:
                     break
-            self._update_rates()
-
-    def _next_event(self) -> float | None:
-        times: list[float] = []
-        secrets = self.tables["/ppp/secret"].by_uid
-        for uid, when in self._cpe_next.items():
-            secret = secrets.get(uid)
-            if secret is not None and uid not in self.sessions and self._cpe_eligible(secret) and when > self.now:
-                times.append(when)
-        for item in self.tables["/ip/firewall/address-list"].items:
-            if item.expires is not None and item.expires > self.now:
-                times.append(item.expires)
-        return min(times) if times else None
-
-    @staticmethod
-    def _cpe_eligible(secret: Item) -> bool:
-        return secret.values.get("disabled") != "true" and secret.values.get("service") in ("pppoe", "any")
-
-    def _events(self) -> None:
-        lists = self.tables["/ip/firewall/address-list"]
-        for item in [entry for entry in lists.items if entry.expires is not None and entry.expires <= self.now]:
-            self._discard(lists, item)
-        secrets = self.tables["/ppp/secret"]
-        for uid, when in sorted(self._cpe_next.items(), key=lambda pair: (pair[1], pair[0])):
-            if when > self.now or uid in self.sessions:
-                continue
-            secret = secrets.by_uid.get(uid)
-            if secret is None:
-                self._cpe_next.pop(uid, None)
-                continue
-            if self._cpe_eligible(secret):
-                self._dial(secret)
-
-    def _profile_of(self, secret: Item) -> Item:
-        profiles = self.tables["/ppp/profile"]
-        profile = profiles.by_uid.get(secret.refs.get("profile", -1))
-        return profile if profile is not None else profiles.by_number[PROFILE_DEFAULT_NUMBER]
-
-    def _allocate(self, secret: Item, profile: Item) -> tuple[str, str | None] | None:
-        if "remote-address" in secret.values:
-            return secret.values["remote-address"], None
-        remote = profile.values.get("remote-address")
-        if remote is None:
-            if self.default_remote_range is None:
-                return None
-            used = {session.address for session in self.sessions.values()}
-            for host in self.default_remote_range.hosts():
-                if str(host) not in used:
-                    return str(host), None
-            return None
-        if remote[0].isdigit():
-            return remote, None
-        pools = self.tables["/ip/pool"]
-        used = {session.address for session in self.sessions.values()}
-        seen: set[int] = set()
-        pool = pools.by_key.get(remote)
-        while pool is not None and pool.uid not in seen:
-            seen.add(pool.uid)
-            for address in _pool_addresses(pool.values["ranges"]):
-                if address not in used:
-                    return address, pool.values["name"]
-            next_uid = pool.refs.get("next-pool")
-            pool = pools.by_uid.get(next_uid) if next_uid is not None else None
-        return None
-
-    def _dial(self, secret: Item) -> None:
-        name = secret.values["name"]
-        profile = self._profile_of(secret)
-        allocation = self._allocate(secret, profile)
-        if allocation is None:
-            logger.info("PPPoE client %s could not get an address; retrying in %ss", name, self.redial_delay)
-            self._cpe_next[secret.uid] = self.now + max(self.redial_delay, 1.0)
-            return
-        address, pool = allocation
-        self._session_serial += 1
-        serial = self._session_serial
-        mac = self._mac(f"cpe:{name}")
-        ifname = f"<pppoe-{name}>"
-        active_table = self.tables["/ppp/active"]
-        active = self._new_item(
-            active_table,
-            {
-                "name": name,
-                "service": "pppoe",
-                "caller-id": mac,
-                "encoding": "",
-                "address": address,
-                "session-id": f"0x{SESSION_ID_BASE + serial:X}",
-                "limit-bytes-in": secret.values.get("limit-bytes-in", "0"),
-                "limit-bytes-out": secret.values.get("limit-bytes-out", "0"),
-                "radius": "false",
-            },
-            dynamic=True,
-        )
-        interfaces = self.tables["/interface"]
-        if ifname in interfaces.by_key:  # a stale entry from an earlier session
-            self._discard(interfaces, interfaces.by_key[ifname])
-        interface = self._new_item(
-            interfaces,
-            {"name": ifname, "type": "pppoe-in", "mtu": "1480", "actual-mtu": "1480", "disabled": "false"},
-            dynamic=True,
-            counters=network.Counters(),
-        )
-        queue_uid: int | None = None
-        rate_text = profile.values.get("rate-limit")
-        queues = self.tables["/queue/simple"]
-        if rate_text and ifname not in queues.by_key:
-            rate = v.parse_rate_limit("rate-limit", rate_text)
-            values = self._with_defaults(queues.spec, {"name": ifname, "target": ifname})
-            values["max-limit"] = f"{rate.rx}/{rate.tx}"
-            values["limit-at"] = f"{rate.min_rx}/{rate.min_tx}"
-            values["burst-limit"] = f"{rate.burst_rx}/{rate.burst_tx}"
-            values["burst-threshold"] = f"{rate.threshold_rx}/{rate.threshold_tx}"
-            values["burst-time"] = f"{v.duration_text(rate.burst_time_rx)}/{v.duration_text(rate.burst_time_tx)}"
-            values["priority"] = f"{rate.priority}/{rate.priority}"
-            queue = self._new_item(queues, values, dynamic=True, counters=network.Counters())
-            queues.insert(queue, first=True)
-            self._queue_index = None
-            queue_uid = queue.uid
-        list_uid: int | None = None
-        list_name = profile.values.get("address-list")
-        lists = self.tables["/ip/firewall/address-list"]
-        if list_name and not any(
-            (entry.values["list"], entry.values["address"]) == (list_name, address) for entry in lists.items
-        ):
-            entry = self._new_item(
-                lists,
-                {"list": list_name, "address": address, "creation-time": self._date(self.now), "disabled": "false"},
-                dynamic=True,
-            )
-            lists.insert(entry)
-            list_uid = entry.uid
-        session = Session(
-            serial=serial,
-            secret_uid=secret.uid,
-            name=name,
-            address=address,
-            mac=mac,
-            started=self.now,
-            active_uid=active.uid,
-            interface_uid=interface.uid,
-            queue_uid=queue_uid,
-            address_list_uid=list_uid,
-            pool=pool,
-        )
-        active.session = serial
-        self.sessions[secret.uid] = session
-        active_table.insert(active)
-        interfaces.insert(interface)
-        secret.values["last-caller-id"] = mac
-        self._notify(active_table, active)
-        self._notify(interfaces, interface)
-        if queue_uid is not None:
-            self._notify(queues, queues.by_uid[queue_uid])
-        logger.debug("PPPoE client %s connected with %s", name, address)
-
-    def _disconnect(self, session: Session, reason: str | None, *, redial: bool = True) -> None:
-        self.sessions.pop(session.secret_uid, None)
-        for path, uid in (
-            ("/ppp/active", session.active_uid),
-            ("/interface", session.interface_uid),
-            ("/queue/simple", session.queue_uid),
-            ("/ip/firewall/address-list", session.address_list_uid),
-        ):
-            table = self.tables[path]
-            item = table.by_uid.get(uid) if uid is not None else None
-            if item is not None:
-                self._discard(table, item)
-        secret = self.tables["/ppp/secret"].by_uid.get(session.secret_uid)
-        if secret is not None and reason is not None:
-            secret.values["last-logged-out"] = self._date(self.now)
-            secret.values["last-caller-id"] = session.mac
-            secret.values["last-disconnect-reason"] = reason
-            self._notify(self.tables["/ppp/secret"], secret)
-        if secret is not None and redial:
-            self._cpe_next[secret.uid] = self.now + self.redial_delay
-        logger.debug("PPPoE client %s disconnected (%s)", session.name, reason)
+            self.net.update_rates()
 
     def hang_up(self, name: str, reason: str = "peer-not-responding") -> bool:
         """The subscriber's side drops the session (it redials after the delay). False if not connected."""
         with self.lock:
-            for session in list(self.sessions.values()):
-                if session.name == name:
-                    self._disconnect(session, reason)
-                    return True
-            return False
-
-    def _queue_for(self, session: Session) -> Item | None:
-        queues = self.tables["/queue/simple"]
-        if session.queue_uid is not None:
-            own = queues.by_uid.get(session.queue_uid)
-            if own is not None and own.values.get("disabled") != "true":
-                return own
-        if self._queue_index is None:
-            exact: dict[str, Item] = {}
-            subnets: list[tuple[ipaddress.IPv4Network, Item]] = []
-            positions: dict[int, int] = {}
-            for position, queue in enumerate(queues.items):
-                positions[queue.uid] = position
-                if queue.dynamic or queue.values.get("disabled") == "true":
-                    continue
-                for token in queue.values["target"].split(","):
-                    if token.endswith("/32") or not token[:1].isdigit():
-                        exact.setdefault(token, queue)
-                    else:
-                        subnets.append((ipaddress.IPv4Network(token), queue))
-            self._queue_index = (exact, subnets, positions)
-        exact, subnets, positions = self._queue_index
-        candidates = [
-            queue
-            for queue in (exact.get(f"{session.address}/32"), exact.get(f"<pppoe-{session.name}>"))
-            if queue is not None
-        ]
-        if subnets:
-            host = ipaddress.IPv4Address(session.address)
-            candidates.extend(queue for network_, queue in subnets if host in network_)
-        if not candidates:
-            return None
-        return min(candidates, key=lambda queue: positions.get(queue.uid, 0))
-
-    def _caps(self, queue: Item | None) -> tuple[int, int]:
-        if queue is None:
-            return self.line_rate, self.line_rate
-        up, down = (int(part) for part in queue.values["max-limit"].split("/"))
-        return (
-            min(up, self.line_rate) if up else self.line_rate,
-            min(down, self.line_rate) if down else self.line_rate,
-        )
-
-    def _flow(self, start: float, end: float) -> None:
-        if end <= start or not self.sessions:
-            return
-        interfaces = self.tables["/interface"]
-        uplink = interfaces.items[0] if interfaces.items else None
-        for session in self.sessions.values():
-            queue = self._queue_for(session)
-            up, down = network.integrate(self.seed, f"{session.name}#{session.serial}", start, end, self._caps(queue))
-            deltas = []
-            for attribute, added in (
-                ("up_bits", up.carried),
-                ("down_bits", down.carried),
-                ("up_drop_bits", up.dropped),
-                ("down_drop_bits", down.dropped),
-            ):
-                before = getattr(session, attribute)
-                after = before + added
-                setattr(session, attribute, after)
-                deltas.append(int(after // 8) - int(before // 8))
-            up_bytes, down_bytes, up_drop_bytes, down_drop_bytes = deltas
-            up_dropped = up_drop_bytes // network.UP_PACKET
-            down_dropped = down_drop_bytes // network.DOWN_PACKET
-            interface = interfaces.by_uid.get(session.interface_uid)
-            if interface is not None and interface.counters is not None:
-                interface.counters.add(up_bytes, down_bytes, 0, 0)
-            if queue is not None and queue.counters is not None:
-                queue.counters.add(up_bytes, down_bytes, up_dropped, down_dropped)
-            if uplink is not None and uplink.counters is not None:
-                # Toward the internet the directions swap: the subscriber's upload leaves on the uplink.
-                uplink.counters.add(down_bytes, up_bytes, 0, 0)
-
-    def _update_rates(self) -> None:
-        for table in (self.tables["/queue/simple"], self.tables["/interface"]):
-            for item in table.items:
-                if item.counters is not None:
-                    item.counters.up_rate = item.counters.down_rate = 0
-        epoch = int(self.now // network.EPOCH)
-        for session in self.sessions.values():
-            queue = self._queue_for(session)
-            if queue is None or queue.counters is None:
-                continue
-            up, down = network.offered(self.seed, f"{session.name}#{session.serial}", epoch)
-            caps = self._caps(queue)
-            queue.counters.up_rate += network.bounded(up, caps[0])
-            queue.counters.down_rate += network.bounded(down, caps[1])
-
-    # ------------------------------------------------------------------ reboot and persistence
+            return self.net.hang_up(name, reason)
 
     def reboot(self) -> None:
         """Counters reset, sessions and dynamic entries gone, ids renumbered; configuration kept."""
         with self.lock:
-            for session in list(self.sessions.values()):
-                self._disconnect(session, None, redial=False)
+            self.net.power_off()
             for table in self.tables.values():
-                for item in [entry for entry in table.items if entry.dynamic]:
-                    self._discard(table, item)
+                for item in table.items:
+                    if item.dynamic:
+                        self._tombstones[item.uid] = item.number
+                table.items = [item for item in table.items if not item.dynamic]
                 for item in table.items:
                     if item.counters is not None:
                         item.counters.reset()
@@ -1228,16 +814,27 @@ class Router:
                         continue
                     item.number = table.next_number
                     table.next_number += 1
-                table.reindex()
-            self._queue_index = None
+                table.rebuild()
+            self.net.queues_changed()
             self.boot_at = self.now
             for uid in self.tables["/ppp/secret"].by_uid:
-                self._cpe_next[uid] = self.now + self.redial_delay
+                self.net.cpe_next[uid] = self.now + self.redial_delay
             logger.info("emulated router %s rebooted", self._identity)
 
     def _saved(self) -> None:
-        if self.state_file is None:
-            return
+        """Note a configuration change; :meth:`flush_state` writes it (the emulator does so every second)."""
+        if self.state_file is not None:
+            self._dirty = True
+
+    def flush_state(self) -> None:
+        """Write the configuration to the state file if it changed since the last write."""
+        with self.lock:
+            if self.state_file is None or not self._dirty:
+                return
+            self._write_state(self.state_file)
+            self._dirty = False
+
+    def _write_state(self, target: Path) -> None:
         document: dict[str, object] = {"format": 1, "identity": self._identity, "menus": {}}
         menus_doc: dict[str, list[dict[str, str]]] = {}
         for path in menus.RESTORE_ORDER:
@@ -1257,7 +854,6 @@ class Router:
                 rows.append(row)
             menus_doc[path] = rows
         document["menus"] = menus_doc
-        target = self.state_file
         target.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(prefix=".routeros-", dir=target.parent)
         try:
@@ -1310,19 +906,6 @@ class Router:
                         self._add(table, row)
         except Trap as trap:
             raise ValueError(f"router state file {path} is inconsistent: {trap.message}") from None
-
-
-def _pool_addresses(ranges: str) -> Iterator[str]:
-    for part in ranges.split(","):
-        if "-" in part:
-            low, _, high = part.partition("-")
-            for number in range(int(ipaddress.IPv4Address(low)), int(ipaddress.IPv4Address(high)) + 1):
-                yield str(ipaddress.IPv4Address(number))
-        else:
-            net = ipaddress.IPv4Network(part)
-            hosts = net.hosts() if net.prefixlen < 31 else iter(net)
-            for host in hosts:
-                yield str(host)
 
 
 def _as_int(text: str) -> int | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import hmac
 import logging
-import queue
 import secrets
 import select
 import socket
@@ -18,11 +17,13 @@ import threading
 import time
 from binascii import Error as HexError
 from binascii import unhexlify
+from collections import deque
 from collections.abc import Mapping, Sequence
 from hashlib import md5
 
 from lab.routeros.errors import Trap
-from lab.routeros.router import Router, Sentence, parse_request
+from lab.routeros.model import Sentence, parse_request
+from lab.routeros.router import Router
 from lab.routeros.wire import ENCODING, PeerClosed, ProtocolViolation, SentenceReader, encode_sentence
 
 logger = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ logger = logging.getLogger(__name__)
 #: Before login a client may send only a few small sentences (RouterOS limits them too).
 PRELOGIN_SENTENCES = 16
 PRELOGIN_BYTES = 4096
-OUTBOX_LIMIT = 4096
+OUTBOX_BYTES = 16 * 1024 * 1024
 TLS_HANDSHAKE_TIMEOUT = 10.0
 _POLL = 0.05
 
@@ -92,6 +93,53 @@ class _TlsTransport(_Transport):
         with contextlib.suppress(OSError):
             self.raw.shutdown(socket.SHUT_RDWR)
 
+    def close(self) -> None:
+        self.shutdown()
+        self.raw.close()
+        self.tls.close()
+
+
+class _Outbox:
+    """Replies waiting for the writer, bounded in bytes: a client that stops reading stalls only itself.
+
+    ``None`` is the end marker; it is always accepted.
+    """
+
+    def __init__(self, limit: int = OUTBOX_BYTES) -> None:
+        self._items: deque[bytes | None] = deque()
+        self._size = 0
+        self._limit = limit
+        self._changed = threading.Condition()
+
+    def _fits(self, data: bytes) -> bool:
+        return self._size == 0 or self._size + len(data) <= self._limit
+
+    def put(self, data: bytes | None, *, block: bool = True) -> bool:
+        """Queue ``data``, waiting for room; with ``block=False`` returns False at once when it does not fit."""
+        with self._changed:
+            if data is not None and not self._fits(data):
+                if not block:
+                    return False
+                self._changed.wait_for(lambda: self._fits(data))
+            self._items.append(data)
+            self._size += len(data) if data is not None else 0
+            self._changed.notify_all()
+            return True
+
+    def get(self) -> bytes | None:
+        with self._changed:
+            self._changed.wait_for(lambda: bool(self._items))
+            data = self._items.popleft()
+            self._size -= len(data) if data is not None else 0
+            self._changed.notify_all()
+            return data
+
+
+class _Refused(Exception):
+    def __init__(self, sentences: list[Sentence]) -> None:
+        super().__init__("refused")
+        self.sentences = sentences
+
 
 class Connection:
     """One API client session."""
@@ -102,7 +150,7 @@ class Connection:
         self.raw = sock
         self.peer = peer
         self.transport: _Transport = _Transport(sock)
-        self.outbox: queue.Queue[bytes | None] = queue.Queue(OUTBOX_LIMIT)
+        self.outbox = _Outbox()
         self.logged_in = False
         self.user: str | None = None
         self.challenge: str | None = None
@@ -143,9 +191,7 @@ class Connection:
         """Used from router callbacks (router lock held): never blocks; a full outbox drops the client."""
         if self.closing:
             return
-        try:
-            self.outbox.put_nowait(encode_sentence(words if tag is None else [*words, f".tag={tag}"]))
-        except queue.Full:
+        if not self.outbox.put(encode_sentence(words if tag is None else [*words, f".tag={tag}"]), block=False):
             logger.warning("API client %s is not reading its listen stream; disconnecting it", self.peer)
             self.abort()
 
@@ -159,8 +205,7 @@ class Connection:
         """Drop the connection now, without flushing."""
         self.closing = True
         self.transport.shutdown()
-        with contextlib.suppress(queue.Full):
-            self.outbox.put_nowait(None)
+        self.outbox.put(None)
 
     # ---------------------------------------------------------------- input
 
@@ -170,7 +215,9 @@ class Connection:
                 self.raw.settimeout(TLS_HANDSHAKE_TIMEOUT)
                 tls = self.server.tls_context.wrap_socket(self.raw, server_side=True)
                 tls.settimeout(None)
-                self.transport = _TlsTransport(tls, self.raw)
+                # wrap_socket() took over the descriptor; a duplicate lets us poll and shut down
+                # the connection without touching the TLS object from a second thread.
+                self.transport = _TlsTransport(tls, socket.fromfd(tls.fileno(), tls.family, tls.type))
             self.writer.start()
             reader = SentenceReader(self.transport.recv)
             prelogin = 0
@@ -182,7 +229,12 @@ class Connection:
                     prelogin += 1
                     if prelogin > PRELOGIN_SENTENCES:
                         raise ProtocolViolation("too many sentences before login")
-                self._handle(words)
+                try:
+                    self._handle(words)
+                except Exception:
+                    # A defect in the emulator must not look like a network failure to the client.
+                    logger.exception("API request %r from %s failed", words[0], self.peer)
+                    self.send([["!trap", "=message=failure: internal error"], ["!done"]], _tag_of(words))
         except (PeerClosed, ProtocolViolation, OSError, ssl.SSLError) as error:
             if not self.closing and not isinstance(error, PeerClosed):
                 logger.info("API connection from %s closed: %s", self.peer, error)
@@ -195,10 +247,7 @@ class Connection:
             else:
                 # The writer flushes what is queued (a final !fatal, say), then closes the socket.
                 self.closing = True
-                try:
-                    self.outbox.put(None, timeout=1.0)
-                except queue.Full:
-                    self.abort()
+                self.outbox.put(None)
             self.server._forget(self)
 
     def _handle(self, words: list[str]) -> None:
@@ -274,13 +323,9 @@ class Connection:
 
     def _check_response(self, name: str, response: str, challenge: str) -> bool:
         stored = self._secret(name)
-        if stored is None or not response.startswith("00"):
+        if stored is None:
             return False
-        try:
-            expected = "00" + md5(b"\x00" + stored + unhexlify(challenge), usedforsecurity=False).hexdigest()
-        except HexError:
-            return False
-        return hmac.compare_digest(expected, response.lower())
+        return hmac.compare_digest(legacy_response(stored, challenge), response.lower())
 
     # ---------------------------------------------------------------- listen / cancel
 
@@ -288,28 +333,27 @@ class Connection:
         try:
             request = parse_request(words)
             path = request.command.rsplit("/", 1)[0]
-            initial: list[Sentence] = []
-            if not request.command.endswith("/listen"):
-                follow_only = "follow-only" in request.attributes
-                plain = [word for word in words if not word.startswith(("=follow=", "=follow-only=", "=follow"))]
-                plain = [word for word in plain if word not in ("=follow", "=follow-only")]
-                if not follow_only:
-                    outcome = self.router.execute(plain)
-                    initial = [s for s in outcome.sentences if s[0] == "!re"]
-                    traps = [s for s in outcome.sentences if s[0] == "!trap"]
-                    if traps:
-                        self.send(outcome.sentences, tag)
-                        return
             with self.active_lock:
                 if tag in self.active:
-                    raise Trap("already have command with such tag")
-                self.send(initial, tag)
-                token = self.router.subscribe(
-                    path, request.queries, request.proplist, lambda sentence: self._send_nowait(sentence, tag)
-                )
-                self.active[tag] = token
+                    raise Trap("failure: already have command with such tag")
+                # The initial rows and the subscription are taken atomically, so no change falls in between.
+                with self.router.lock:
+                    if not request.command.endswith("/listen") and "follow-only" not in request.attributes:
+                        plain = [word for word in words if word.partition("=")[2].partition("=")[0] != "follow"]
+                        outcome = self.router.execute(plain)
+                        if any(sentence[0] == "!trap" for sentence in outcome.sentences):
+                            raise _Refused(outcome.sentences)
+                        for sentence in outcome.sentences:
+                            if sentence[0] == "!re":
+                                self._send_nowait(sentence, tag)
+                    token = self.router.subscribe(
+                        path, request.queries, request.proplist, lambda sentence: self._send_nowait(sentence, tag)
+                    )
+                    self.active[tag] = token
         except Trap as trap:
             self.send([trap.words(), ["!done"]], tag)
+        except _Refused as refused:
+            self.send(refused.sentences, tag)
 
     def _cancel(self, words: list[str], tag: str | None) -> None:
         try:
@@ -340,6 +384,15 @@ class Connection:
             self.active.clear()
 
 
+def legacy_response(password: bytes, challenge: str) -> str:
+    """The pre-6.43 login answer: ``"00" + md5(b"\\x00" + password + unhexlify(challenge))`` in hex."""
+    try:
+        salt = unhexlify(challenge)
+    except (HexError, ValueError):
+        salt = b""
+    return "00" + md5(b"\x00" + password + salt, usedforsecurity=False).hexdigest()
+
+
 def _tag_of(words: Sequence[str]) -> str | None:
     for word in words[1:]:
         if word.startswith(".tag="):
@@ -368,7 +421,8 @@ class ApiServer:
         self.users = dict(users)
         self.tls_context = tls_context
         self.latency = 0.0
-        self._listener = socket.create_server((host, port))
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._listener = socket.create_server((host, port), family=family)
         self._listener.settimeout(0.2)
         self.host, self.port = self._listener.getsockname()[:2]
         self._stop = threading.Event()
@@ -419,6 +473,8 @@ class ApiServer:
 
     def stop(self) -> None:
         self._stop.set()
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() below at once on Linux
         self._listener.close()
         self._thread.join(timeout=5)
         self.drop_connections()

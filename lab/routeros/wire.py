@@ -93,10 +93,14 @@ class SentenceReader:
     def __init__(self, recv: Callable[[int], bytes], max_word: int = MAX_WORD_LENGTH) -> None:
         self._recv = recv
         self._buffer = bytearray()
+        self._pos = 0
         self._max_word = max_word
 
     def _fill(self, need: int) -> None:
-        while len(self._buffer) < need:
+        while len(self._buffer) - self._pos < need:
+            if self._pos:
+                del self._buffer[: self._pos]
+                self._pos = 0
             chunk = self._recv(max(65536, need - len(self._buffer)))
             if not chunk:
                 raise PeerClosed("connection closed by peer")
@@ -104,13 +108,13 @@ class SentenceReader:
 
     def _take(self, count: int) -> bytes:
         self._fill(count)
-        data = bytes(self._buffer[:count])
-        del self._buffer[:count]
+        data = bytes(self._buffer[self._pos : self._pos + count])
+        self._pos += count
         return data
 
     def read_word(self) -> str:
         self._fill(1)
-        size = prefix_size(self._buffer[0])
+        size = prefix_size(self._buffer[self._pos])
         length = decode_length(self._take(size))
         if length > self._max_word:
             raise ProtocolViolation(f"word of {length} bytes exceeds the limit of {self._max_word}")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -43,6 +45,7 @@ from daemon.db import (
     current_revision,
     head_revision,
     make_engine,
+    normalize_url,
     schema_is_current,
     session_factory,
     upgrade,
@@ -303,7 +306,7 @@ def test_constraints_hold_on_both_backends(engine: Engine) -> None:
     factory = session_factory(engine)
     with factory() as session:
         ids = _populate(session)
-    bad_rows = [
+    bad_rows: list[Callable[[], Base]] = [
         # a second service with the same login on the same router
         lambda: Service(
             customer_id=ids["customer"],
@@ -407,3 +410,74 @@ def test_invoice_numbers_are_gapless_and_a_rollback_gives_the_number_back(engine
         session.rollback()
     with factory.begin() as session:
         assert next_invoice_number(session, "INV") == 4
+
+
+def test_concurrent_issuers_get_distinct_gapless_numbers(engine: Engine) -> None:
+    """Eight writers at once, every third rolling back: the committed numbers are exactly 1..n."""
+    import threading
+
+    factory = session_factory(engine)
+    committed: list[int] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    start = threading.Barrier(8)
+
+    def issue(index: int) -> None:
+        try:
+            start.wait()
+            for round_ in range(5):
+                with factory() as session:
+                    number = next_invoice_number(session, "INV")
+                    if (index + round_) % 3 == 0:
+                        session.rollback()
+                        continue
+                    session.commit()
+                with lock:
+                    committed.append(number)
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=issue, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert sorted(committed) == list(range(1, len(committed) + 1))
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgresql://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("postgres://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("sqlite:////var/lib/edgebill/db.sqlite", "sqlite:////var/lib/edgebill/db.sqlite"),
+    ],
+)
+def test_database_urls_are_normalised(url: str, expected: str) -> None:
+    assert normalize_url(url).render_as_string(hide_password=False) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://u@h/db", "unsupported database 'mysql'"),
+        ("postgresql+psycopg2://u@h/db", "unsupported PostgreSQL driver"),
+        ("not a url", "invalid database URL"),
+    ],
+)
+def test_unsupported_database_urls_are_refused(url: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        make_engine(url)
+
+
+def test_sqlite_connections_enforce_foreign_keys_and_use_wal(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'pragmas.db'}")
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
+    finally:
+        engine.dispose()

@@ -68,6 +68,8 @@ def test_support_signs_in_and_sees_why_a_customer_is_cut_off(
 ) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.remote.webdriver import WebDriver
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.wait import WebDriverWait
 
     assert isinstance(browser, WebDriver)
     with seeded.sessions.begin() as s:
@@ -83,7 +85,8 @@ def test_support_signs_in_and_sees_why_a_customer_is_cut_off(
     browser.find_element(By.NAME, "password").send_keys(ADMIN_PASSWORD)
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
 
-    headline = browser.find_element(By.CSS_SELECTOR, "[data-testid=headline]")
+    wait = WebDriverWait(browser, 20)
+    headline = wait.until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "[data-testid=headline]")))
     assert headline.text.startswith("Suspended since")
     assert "invoice INV-7 unpaid 21 days" in headline.text
     findings = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".finding .t")]
@@ -92,4 +95,5 @@ def test_support_signs_in_and_sees_why_a_customer_is_cut_off(
     assert (tmp_path / "service.png").stat().st_size > 10_000
 
     browser.find_element(By.LINK_TEXT, "Customers").click()
+    wait.until(expected_conditions.title_contains("Customers"))
     assert "Ada Lovelace" in browser.find_element(By.TAG_NAME, "table").text

@@ -1,0 +1,186 @@
+"""Reconcile speed against emulated RouterOS routers over TCP, through the whole engine (SQLite database,
+decrypted passwords, read, plan, apply, read back, record).
+
+Prints, for one router carrying 5,000 services and then for 20 routers of 2,500 services reconciled
+concurrently: the first full push, a no-change reconcile (its time and writes, which must be 0), and a 1%
+change (plan changes on 1% of the services, which also drops their sessions).
+
+    .venv/bin/python -m bench.mikrotik_reconcile [--services 5000] [--routers 20] [--per-router 2500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from daemon import reconcile
+from daemon.db import ConnectionType, Customer, Plan, Router, RouterKind, Service, make_engine, session_factory, upgrade
+from daemon.reconcile import ReconcileReport
+from daemon.security import SecretBox
+from lab.routeros import RouterOSEmulator
+
+USERS = {"admin": "bench"}
+KEY = Fernet.generate_key()
+
+
+@dataclass(frozen=True)
+class Params:
+    port: int
+    name: str
+    kind: str = "mikrotik"
+    host: str = "127.0.0.1"
+    username: str = "admin"
+    tls: bool = False
+    tls_verify: bool = False
+    encoding: str = "utf-8"
+    timeout: timedelta = timedelta(seconds=60)
+    ssh_key_file: Path | None = None
+    known_hosts_file: Path | None = None
+    trust_on_first_use: bool = False
+    interface: str | None = None
+    upload_ifb: str | None = None
+    leaf_qdisc: str = "fq_codel"
+    subnets: tuple[IPv4Network, ...] = ()
+
+    def password(self) -> str:
+        return USERS["admin"]
+
+
+@dataclass(frozen=True)
+class Step:
+    action: str
+    throttle_rate: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class Enforcement:
+    address_list: str = "edgebill-overdue"
+    suspend_mode: str = "disable"
+    payment_page_url: str = ""
+
+
+@dataclass(frozen=True)
+class Security:
+    def fernet_keys(self) -> tuple[bytes, ...]:
+        return (KEY,)
+
+
+@dataclass(frozen=True)
+class Settings:
+    routers: tuple[Params, ...]
+    dunning: tuple[Step, ...] = ()
+    enforcement: Enforcement = field(default_factory=Enforcement)
+    security: Security = field(default_factory=Security)
+
+
+def populate(sessions: sessionmaker[Session], routers: Sequence[Params], per_router: int) -> None:
+    """``per_router`` services per router: 80% PPPoE (a tenth with a static address), 20% static-IP queues."""
+    box = SecretBox([KEY])
+    password = box.encrypt("bench-password")  # one ciphertext: decryption cost is the same per row
+    with sessions.begin() as s:
+        plans = [
+            Plan(
+                name=f"Home {n}M", download_bps=n * 1_000_000, upload_bps=n * 500_000, price_minor=1000, currency="EUR"
+            )
+            for n in (10, 20, 50, 100)
+        ]
+        customer = Customer(name="bench")
+        s.add_all([*plans, customer])
+        s.flush()
+        for r, params in enumerate(routers):
+            router = Router(name=params.name, kind=RouterKind.MIKROTIK, host=params.host, port=params.port)
+            s.add(router)
+            s.flush()
+            rows = []
+            for i in range(per_router):
+                pppoe = i % 5 != 0
+                address = IPv4Address("10.0.0.0") + (r << 16) + i + 1
+                rows.append(
+                    Service(
+                        customer_id=customer.id,
+                        plan_id=plans[i % len(plans)].id,
+                        router_id=router.id,
+                        connection_type=ConnectionType.PPPOE if pppoe else ConnectionType.STATIC,
+                        pppoe_login=f"sub{r}x{i}" if pppoe else None,
+                        pppoe_password=password if pppoe else None,
+                        ipv4=str(address) if (not pppoe or i % 10 == 1) else None,
+                        started_on=date(2026, 1, 1),
+                    )
+                )
+            s.add_all(rows)
+
+
+def change_one_percent(sessions: sessionmaker[Session]) -> int:
+    """Move every 100th service to the next plan."""
+    with sessions.begin() as s:
+        plans = list(s.scalars(select(Plan.id).order_by(Plan.id)))
+        ids = list(s.scalars(select(Service.id).order_by(Service.id)))[::100]
+        for sid in ids:
+            current = s.scalars(select(Service.plan_id).where(Service.id == sid)).one()
+            nxt = plans[(plans.index(current) + 1) % len(plans)]
+            s.execute(update(Service).where(Service.id == sid).values(plan_id=nxt))
+    return len(ids)
+
+
+def run(sessions: sessionmaker[Session], settings: Settings, emulators: Sequence[RouterOSEmulator], label: str) -> None:
+    def once(title: str) -> None:
+        writes_before = sum(e.write_count for e in emulators)
+        started = time.perf_counter()
+        if len(settings.routers) == 1:
+            reports: list[ReconcileReport] = [reconcile.reconcile_router(sessions, settings, settings.routers[0].name)]
+        else:
+            reports = reconcile.reconcile_all(sessions, settings)
+        elapsed = time.perf_counter() - started
+        writes = sum(e.write_count for e in emulators) - writes_before
+        failed = [r for r in reports if not r.ok]
+        slowest = max(r.seconds for r in reports)
+        print(
+            f"{label:<28} {title:<22} {elapsed:8.3f} s  writes {writes:>7}  "
+            f"(slowest router {slowest:.3f} s{', FAILED: ' + str(failed[0].error) if failed else ''})"
+        )
+
+    once("first push")
+    once("no-change")
+    changed = change_one_percent(sessions)
+    once(f"1% change ({changed} svc)")
+    once("no-change again")
+
+
+def bench(routers: int, per_router: int, label: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        emulators = [
+            stack.enter_context(RouterOSEmulator(users=USERS, port=0, seed=i, identity=f"bench{i}"))
+            for i in range(routers)
+        ]
+        settings = Settings(tuple(Params(e.port, f"edge{i}") for i, e in enumerate(emulators)))
+        engine = make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
+        upgrade(engine)
+        sessions = session_factory(engine)
+        populate(sessions, settings.routers, per_router)
+        run(sessions, settings, emulators, label)
+        engine.dispose()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--services", type=int, default=5000, help="services on the single router")
+    parser.add_argument("--routers", type=int, default=20, help="routers reconciled concurrently")
+    parser.add_argument("--per-router", type=int, default=2500, help="services on each of those routers")
+    args = parser.parse_args(argv)
+    bench(1, args.services, f"1 router x {args.services}")
+    bench(args.routers, args.per_router, f"{args.routers} routers x {args.per_router}")
+
+
+if __name__ == "__main__":
+    main()

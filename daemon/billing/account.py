@@ -1,0 +1,116 @@
+"""Whole-account actions: what a payment triggers, and the scheduled dunning run.
+
+:func:`on_payment` is what every payment path calls once the money is recorded (manual payments, the bank
+statement import, the payment processor's webhook): in the same transaction it renews lapsed prepaid
+services the customer's credit now covers, allocates the money to the oldest open invoices, and re-evaluates
+dunning, so a paying customer is released at once. :func:`run_dunning` does the same for every customer on
+a schedule, and sends the reminder e-mails.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from daemon.billing.common import today
+from daemon.billing.dunning import CustomerDunning, refresh_states
+from daemon.billing.mail import Mailer, Templates
+from daemon.billing.run import bill_customer
+from daemon.config import Settings
+from daemon.db import session_factory
+from daemon.db.models import Customer
+from daemon.services.errors import ServiceError
+from policies.dunning import DunningError
+from policies.periods import PeriodError
+
+__all__ = ["DunningRunResult", "on_payment", "run_dunning"]
+
+log = logging.getLogger(__name__)
+
+
+def on_payment(
+    session: Session,
+    settings: Settings,
+    customer_id: int,
+    *,
+    actor: str = "billing",
+    as_of: date | None = None,
+) -> CustomerDunning:
+    """After money reached the customer's account: renew what it pays for, allocate it, and release (or keep)
+    the services as dunning now decides. Runs in the caller's transaction; sends no e-mail."""
+    day = today(settings.billing, as_of)
+    bill_customer(session, settings, customer_id, day, prepaid_only=True)
+    return refresh_states(session, settings, customer_id, day, actor=actor, send_mail=False)
+
+
+@dataclass(frozen=True)
+class DunningRunResult:
+    """A dunning run: the day, each customer evaluated, and the customers that failed with why."""
+
+    as_of: date
+    customers: tuple[CustomerDunning, ...]
+    errors: tuple[tuple[int, str], ...]
+
+    def to_json(self) -> dict[str, Any]:
+        changed = [c for c in self.customers if c.changes or c.emailed or c.email_error]
+        return {
+            "as_of": self.as_of.isoformat(),
+            "customers": len(self.customers),
+            "services_changed": sum(len(c.changes) for c in self.customers),
+            "emails_sent": sum(1 for c in self.customers if c.emailed),
+            "results": [c.to_json() for c in changed],
+            "errors": [{"customer_id": cid, "error": text} for cid, text in self.errors],
+        }
+
+
+def run_dunning(
+    engine: Engine,
+    settings: Settings,
+    *,
+    as_of: date | None = None,
+    actor: str = "dunning",
+    mailer: Mailer | None = None,
+    templates: Templates | None = None,
+    batch_size: int = 200,
+) -> DunningRunResult:
+    """Evaluate every customer on ``as_of`` (default today): renew covered prepaid services, apply dunning,
+    send the steps' e-mails. Each batch of customers is one transaction; a customer that fails is reported
+    and skipped."""
+    day = today(settings.billing, as_of)
+    factory = session_factory(engine)
+    results: list[CustomerDunning] = []
+    errors: list[tuple[int, str]] = []
+    last = 0
+    while True:
+        with factory.begin() as session:
+            ids = list(
+                session.scalars(select(Customer.id).where(Customer.id > last).order_by(Customer.id).limit(batch_size))
+            )
+            if not ids:
+                break
+            for customer_id in ids:
+                try:
+                    with session.begin_nested():
+                        bill_customer(session, settings, customer_id, day, prepaid_only=True)
+                        result = refresh_states(
+                            session,
+                            settings,
+                            customer_id,
+                            day,
+                            actor=actor,
+                            mailer=mailer,
+                            templates=templates,
+                        )
+                except (ServiceError, DunningError, PeriodError, ValueError) as exc:
+                    log.error("dunning run %s: customer %s skipped: %s", day, customer_id, exc)
+                    errors.append((customer_id, str(exc)))
+                    continue
+                results.append(result)
+            last = ids[-1]
+    log.info("dunning run %s: %s customers, %s errors", day, len(results), len(errors))
+    return DunningRunResult(day, tuple(results), tuple(errors))

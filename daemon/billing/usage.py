@@ -1,0 +1,75 @@
+"""What each service has been billed for, and how much data it moved in a period."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from daemon.config import BillingSettings
+from daemon.db.models import Invoice, InvoiceLine, InvoiceLineKind, InvoiceStatus, UsageSample
+from policies.periods import Period
+
+__all__ = ["Coverage", "load_coverage", "period_usage"]
+
+_CHARGE_KINDS = (InvoiceLineKind.RECURRING, InvoiceLineKind.PRORATION)
+
+
+@dataclass
+class Coverage:
+    """What a service has been billed for so far, read from its lines on invoices that are not void."""
+
+    #: The day after the last charged day (``None``: never charged).
+    until: date | None = None
+    #: Start days of the periods already given an overage line.
+    overage_starts: set[date] = field(default_factory=set)
+    #: Start days of credit lines (a termination credit starts on the service's last day + 1).
+    credit_starts: set[date] = field(default_factory=set)
+
+    def add(self, kind: InvoiceLineKind, start: date | None, end: date | None) -> None:
+        if kind in _CHARGE_KINDS and end is not None:
+            after = end + timedelta(days=1)
+            if self.until is None or after > self.until:
+                self.until = after
+        elif kind is InvoiceLineKind.OVERAGE and start is not None:
+            self.overage_starts.add(start)
+        elif kind is InvoiceLineKind.CREDIT and start is not None:
+            self.credit_starts.add(start)
+
+
+def _midnight(day: date, billing: BillingSettings) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=billing.timezone).astimezone(UTC)
+
+
+def period_usage(session: Session, billing: BillingSettings, service_id: int, period: Period) -> int:
+    """Bytes the service moved (both directions) in ``period``, from its samples' deltas."""
+    total = session.scalar(
+        select(
+            func.coalesce(func.sum(func.coalesce(UsageSample.delta_in, 0) + func.coalesce(UsageSample.delta_out, 0)), 0)
+        ).where(
+            UsageSample.service_id == service_id,
+            UsageSample.taken_at >= _midnight(period.start, billing),
+            UsageSample.taken_at < _midnight(period.end, billing),
+        )
+    )
+    return int(total or 0)
+
+
+def load_coverage(session: Session, service_ids: Iterable[int]) -> dict[int, Coverage]:
+    """Each service's :class:`Coverage` (services never billed get an empty one)."""
+    ids = list(service_ids)
+    result: dict[int, Coverage] = {sid: Coverage() for sid in ids}
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start : start + 5000]
+        query = (
+            select(InvoiceLine.service_id, InvoiceLine.kind, InvoiceLine.period_start, InvoiceLine.period_end)
+            .join(Invoice, Invoice.id == InvoiceLine.invoice_id)
+            .where(InvoiceLine.service_id.in_(chunk), Invoice.status != InvoiceStatus.VOID)
+        )
+        for service_id, kind, period_start, period_end in session.execute(query):
+            if service_id is not None:
+                result[service_id].add(kind, period_start, period_end)
+    return result

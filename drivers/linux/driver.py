@@ -1,0 +1,388 @@
+"""The Linux ``tc`` gateway driver: HTB shaping and nftables enforcement over one SSH session."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from ipaddress import IPv4Address, IPv4Network
+from types import TracebackType
+from typing import ClassVar, Final, Self
+
+from drivers.base import ApplyError, CommandError, ReplyError, RouterParams, diff
+from drivers.linux.commands import Builder, Line
+from drivers.linux.layout import (
+    KIND_GROUP,
+    KIND_LINK,
+    KIND_QDISC,
+    KIND_REDIRECT,
+    KIND_SUB,
+    KIND_TABLE,
+    NFT_FAMILY,
+    NFT_SUBSCRIBERS,
+    NFT_TABLE,
+    ORDER,
+    Devices,
+    Direction,
+    LayoutError,
+    class_id,
+    render,
+)
+from drivers.linux.readback import (
+    device_state,
+    ingress_resources,
+    link_resource,
+    nft_resources,
+    one_json,
+    parse_classes,
+    sections,
+)
+from drivers.linux.ssh import Output, SshSession, SshTarget
+from drivers.models import (
+    Action,
+    ApplyResult,
+    Change,
+    ChangeSet,
+    Conflict,
+    CounterSample,
+    DesiredState,
+    Resource,
+    RouterFacts,
+    index,
+)
+
+log = logging.getLogger(__name__)
+
+_FAILED = re.compile(r"^Command failed -:(\d+)$")
+_EMPTY_NFT: Final = '{"nftables": []}'
+
+
+class LinuxTcDriver:
+    """A Linux gateway shaped with ``tc`` (HTB, u32, ifb) and enforced with nftables, driven over SSH.
+
+    Settings read from ``params``: ``host``, ``port``, ``username`` (``root``, or a user allowed to run ``tc``,
+    ``ip`` and ``nft`` through ``sudo -n``), ``ssh_key_file`` (or, without one, ``password()``),
+    ``known_hosts_file`` and ``trust_on_first_use``, ``timeout``, ``interface`` (download), ``upload_ifb``
+    (upload; ``None`` shapes download only), ``leaf_qdisc`` and ``subnets`` (when given, subscribers outside
+    them are refused).
+    """
+
+    kind: ClassVar[str] = "linux"
+
+    def __init__(self, params: RouterParams) -> None:
+        if not params.interface:
+            raise LayoutError(f"router {params.name!r}: a linux gateway needs 'interface' (the subscriber side)")
+        self.name = params.name
+        self.devices = Devices(params.interface, params.upload_ifb, params.leaf_qdisc)
+        self.subnets: tuple[IPv4Network, ...] = tuple(params.subnets)
+        self._params = params
+        self._ssh: SshSession | None = None
+        self._builder = Builder(self.devices)
+
+    # --- session ----------------------------------------------------------------------------------------
+
+    def _session(self) -> SshSession:
+        if self._ssh is None:
+            p = self._params
+            key_file = p.ssh_key_file
+            target = SshTarget(
+                host=p.host,
+                port=p.port,
+                username=p.username,
+                timeout=p.timeout.total_seconds(),
+                key_file=key_file,
+                password=None if key_file is not None else p.password(),
+                known_hosts=p.known_hosts_file,
+                trust_on_first_use=p.trust_on_first_use,
+            )
+            self._ssh = SshSession(target, sudo=p.username != "root")
+        return self._ssh
+
+    def open(self) -> None:
+        self._session().open()
+
+    def close(self) -> None:
+        if self._ssh is not None:
+            self._ssh.close()
+
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _run(self, argv: str, stdin: str = "", *, check: bool = True) -> Output:
+        return self._session().run(argv, stdin.encode(), check=check)
+
+    # --- facts ------------------------------------------------------------------------------------------
+
+    def facts(self) -> RouterFacts:
+        """``identity`` is the gateway's host name, ``version`` its kernel and iproute2, ``uptime_seconds``."""
+        out = self._run("sh -s", "uname -n\nuname -r\ncut -d' ' -f1 /proc/uptime\ntc -V\n").stdout.splitlines()
+        if len(out) < 3:
+            raise ReplyError(f"unexpected facts from {self.name}: {out!r}")
+        try:
+            uptime = int(float(out[2]))
+        except ValueError:
+            raise ReplyError(f"unreadable uptime {out[2]!r} from {self.name}") from None
+        tc = out[3].strip() if len(out) > 3 else ""
+        return RouterFacts(
+            identity=out[0].strip(),
+            version=f"Linux {out[1].strip()}; {tc}".strip("; "),
+            uptime_seconds=uptime,
+            model="Linux tc gateway",
+        )
+
+    # --- reading ----------------------------------------------------------------------------------------
+
+    def _read_script(self) -> str:
+        d = self.devices
+        lines = ["echo @@boot", "cat /proc/sys/kernel/random/boot_id"]
+        if d.ifb is not None:
+            lines += ["echo @@link", f"ip -j -d link show dev {d.ifb} 2>/dev/null || echo '[]'"]
+            lines += ["echo @@ingress", f"tc -j filter show dev {d.interface} parent ffff: 2>/dev/null || echo '[]'"]
+        for direction, dev in d.directions():
+            lines += [
+                f"echo '@@qdisc {direction}'",
+                f"tc -j qdisc show dev {dev} 2>/dev/null || echo '[]'",
+                f"echo '@@class {direction}'",
+                f"tc -s -d class show dev {dev} 2>/dev/null",
+                f'P=$(tc qdisc show dev {dev} 2>/dev/null | awk \'$2 == "htb" && $4 == "parent" && '
+                f'index($5, "eb:") == 1 {{ print $3 }}\')',
+                f"echo '@@filter {direction}'",
+                "echo $P",
+                f"{{ echo 'filter show dev {dev} parent eb:'; for p in $P; do echo \"filter show dev {dev} parent $p\"; "
+                "done; } | tc -j -batch - 2>/dev/null",
+            ]
+        lines += ["echo @@nft", f"nft -j list table {NFT_FAMILY} {NFT_TABLE} 2>/dev/null || echo '{_EMPTY_NFT}'"]
+        return "\n".join(lines) + "\n"
+
+    def read_state(self) -> tuple[Resource, ...]:
+        """Every entry edgebill manages on the gateway, normalised as :func:`drivers.linux.layout.render` does.
+
+        Kinds: ``link/ifb`` (the upload device), ``tc/qdisc`` (``DEV|root``, ``IFACE|ingress``), ``tc/redirect``,
+        ``tc/group`` (``DIR|eb:G``: one per /24 and direction), ``tc/subscriber`` (``DIR|G:M``), ``nft/table``,
+        ``nft/subscriber`` (address -> subscriber key) and ``nft/suspended`` (address). A root qdisc that
+        edgebill did not create is returned with ``owned=False`` and nothing below it is read.
+        """
+        out = self._run("sh -s", self._read_script())
+        parts = sections(out.stdout)
+        resources: list[Resource] = []
+        d = self.devices
+        if d.ifb is not None:
+            link = link_resource(d.ifb, one_json(parts.get("link", ""), []))
+            if link is not None:
+                resources.append(link)
+        for direction, dev in d.directions():
+            qdiscs = one_json(parts.get(f"qdisc {direction}", ""), [])
+            filter_part = parts.get(f"filter {direction}", "")
+            _, _, filter_json = filter_part.partition("\n")
+            parents = filter_part.partition("\n")[0].split()
+            state = device_state(
+                direction, dev, qdiscs, parts.get(f"class {direction}", ""), filter_json, child_parents=parents
+            )
+            if direction == "down" and d.ifb is not None:
+                resources += ingress_resources(d, qdiscs, one_json(parts.get("ingress", ""), []))
+            if state.root is not None:
+                resources.append(state.root)
+            resources += state.groups
+            resources += state.subscribers
+        resources += nft_resources(one_json(parts.get("nft", ""), {"nftables": []}))
+        return tuple(resources)
+
+    # --- planning -----------------------------------------------------------------------------------------
+
+    def plan(self, desired: DesiredState, actual: Iterable[Resource]) -> ChangeSet:
+        """Pure: the writes that bring the gateway to ``desired``.
+
+        Subscribers that cannot be shaped (no address, outside ``subnets``, a duplicate address, a /24 whose
+        handles another /24 already takes) are reported as conflicts and left out. A device whose root qdisc,
+        ingress qdisc or ifb link edgebill does not own is reported and not written at all. Raises
+        :class:`LayoutError` when the state would cross the kernel's limits.
+        """
+        actual = tuple(actual)
+        rendered = render(desired, self.devices, self.subnets)
+        changes, conflicts = diff(rendered.resources, actual, order=ORDER)
+        blocked = self._blocked(conflicts)
+        want = index(rendered.resources)
+        have = index(actual)
+        out: list[Change] = []
+        for c in changes:
+            if self._direction_of(c) in blocked:
+                continue
+            if c.action is Action.CHANGE and c.kind == KIND_SUB and "leaf" in c.fields:
+                # A new leaf kind means a new class: its counters restart, and the epoch says so.
+                old = have[(c.kind, c.key)]
+                out.append(Change(Action.REMOVE, c.kind, c.key, {}, before=dict(old.fields), ref=old.ref))
+                out.append(Change(Action.ADD, c.kind, c.key, dict(want[(c.kind, c.key)].fields)))
+                continue
+            if c.action is Action.CHANGE and c.kind == KIND_TABLE:
+                full = want[(c.kind, c.key)]
+                before = have[(c.kind, c.key)]
+                c = replace(c, fields=dict(full.fields), before=dict(before.fields))
+            out.append(c)
+        return ChangeSet(tuple(out), (*rendered.conflicts, *conflicts), ())
+
+    def _blocked(self, conflicts: Sequence[Conflict]) -> set[Direction]:
+        blocked: set[Direction] = set()
+        for c in conflicts:
+            if c.kind == KIND_QDISC:
+                dev = c.key.partition("|")[0]
+                if c.key.endswith("|ingress") or dev == self.devices.ifb:
+                    blocked.add("up")
+                else:
+                    blocked.add("down")
+            elif c.kind == KIND_LINK:
+                blocked.add("up")
+        return blocked
+
+    def _direction_of(self, c: Change) -> Direction | None:
+        if c.kind in (KIND_GROUP, KIND_SUB):
+            return "down" if c.key.startswith("down|") else "up"
+        if c.kind in (KIND_LINK, KIND_REDIRECT):
+            return "up"
+        if c.kind == KIND_QDISC:
+            dev = c.key.partition("|")[0]
+            return "up" if c.key.endswith("|ingress") or dev == self.devices.ifb else "down"
+        return None
+
+    # --- writing ------------------------------------------------------------------------------------------
+
+    def apply(self, changes: ChangeSet) -> ApplyResult:
+        """Write ``changes``: one ``ip -batch``, one ``tc -batch`` and one atomic nftables transaction.
+
+        ``tc`` runs with ``-force`` so that every line is tried: lines that find their work already done (a
+        hash table that exists, a class already gone) count as success, so applying the same change set again
+        converges. The first change with a real failure is reported in :class:`ApplyError`, with every change
+        that was fully written in ``applied``.
+        """
+        todo = changes.changes
+        if not todo:
+            return ApplyResult((), ())
+        script = self._builder.build(todo)
+        failed: dict[int, str] = {}
+        if script.ip:
+            failed.update(self._batch("ip -force -batch -", script.ip))
+            if failed:
+                self._raise(todo, failed, set())
+        if script.tc:
+            failed.update(self._batch("tc -force -batch -", script.tc))
+            if failed:
+                self._raise(todo, failed, set(script.nft_changes))
+        if script.nft:
+            payload = json.dumps({"nftables": script.nft}, separators=(",", ":"))
+            out = self._run("nft -j -f -", payload, check=False)
+            if out.status != 0:
+                reason = _first_line(out.stderr) or f"exit status {out.status}"
+                first = min(script.nft_changes)
+                failed[first] = f"nft: {reason}"
+                self._raise(todo, failed, set(script.nft_changes))
+        log.info("%s: applied %d changes", self.name, len(todo))
+        return ApplyResult(todo, ())
+
+    def _batch(self, argv: str, lines: Sequence[Line]) -> dict[int, str]:
+        """Run ``lines`` through ``argv``; the changes whose lines really failed, with the kernel's reason."""
+        text = "".join(line.text + "\n" for line in lines)
+        out = self._run(argv, text, check=False)
+        if out.status == 0:
+            return {}
+        failed: dict[int, str] = {}
+        message: list[str] = []
+        seen_failure = False
+        for raw in out.stderr.splitlines():
+            m = _FAILED.match(raw.strip())
+            if m is None:
+                if raw.strip() and raw.strip() != "We have an error talking to the kernel":
+                    message.append(raw.strip())
+                continue
+            seen_failure = True
+            n = int(m.group(1)) - 1
+            reason = "; ".join(message) or "failed"
+            message = []
+            if not 0 <= n < len(lines):
+                continue
+            line = lines[n]
+            if any(t in reason for t in line.tolerate):
+                continue
+            failed.setdefault(line.change, f"{line.text.split(' dev ')[0]}: {reason}")
+        if not seen_failure:
+            raise CommandError(f"{argv.split()[0]} failed on {self.name}: {_first_line(out.stderr)}", command=argv)
+        return failed
+
+    def _raise(self, todo: Sequence[Change], failed: dict[int, str], not_run: set[int]) -> None:
+        first = min(failed)
+        applied = [c for i, c in enumerate(todo) if i not in failed and i not in not_run]
+        cause = CommandError(failed[first])
+        raise ApplyError(applied, todo[first], cause)
+
+    # --- counters -----------------------------------------------------------------------------------------
+
+    def counters(self) -> tuple[CounterSample, ...]:
+        """Bytes per subscriber from the HTB class counters: ``bytes_out`` downloaded, ``bytes_in`` uploaded.
+
+        Subscribers are named by the keys recorded in the gateway's ``subscribers`` set. ``epoch`` combines the
+        gateway's boot id, the device's ifindex and the kernel-assigned leaf handle of each class, all of which
+        change when the class or the device is recreated.
+        """
+        d = self.devices
+        lines = ["echo @@boot", "cat /proc/sys/kernel/random/boot_id"]
+        for direction, dev in d.directions():
+            lines += [
+                f"echo '@@index {direction}'",
+                f"cat /sys/class/net/{dev}/ifindex 2>/dev/null",
+                f"echo '@@class {direction}'",
+                f"tc -s class show dev {dev} 2>/dev/null",
+            ]
+        lines += [
+            "echo @@nft",
+            f"nft -j list set {NFT_FAMILY} {NFT_TABLE} {NFT_SUBSCRIBERS} 2>/dev/null || echo '{_EMPTY_NFT}'",
+        ]
+        out = self._run("sh -s", "\n".join(lines) + "\n")
+        taken = datetime.now(UTC)
+        parts = sections(out.stdout)
+        boot = parts.get("boot", "").strip()[:8]
+        classes = {direction: parse_classes(parts.get(f"class {direction}", "")) for direction, _ in d.directions()}
+        ifindex = {direction: parts.get(f"index {direction}", "").strip() for direction, _ in d.directions()}
+        keys: dict[str, str] = {}
+        for item in one_json(parts.get("nft", ""), {"nftables": []}).get("nftables", []):
+            if "set" in item and item["set"].get("name") == NFT_SUBSCRIBERS:
+                for elem in item["set"].get("elem", []):
+                    if isinstance(elem, dict) and "elem" in elem:
+                        keys[str(elem["elem"].get("val"))] = str(elem["elem"].get("comment", ""))
+        samples: list[CounterSample] = []
+        for addr_text, key in sorted(keys.items(), key=lambda kv: kv[1]):
+            try:
+                cid = class_id(IPv4Address(addr_text))
+            except ValueError:
+                continue
+            down = classes.get("down", {}).get(cid)
+            if down is None or not key:
+                continue
+            up = classes.get("up", {}).get(cid)
+            epoch = f"{boot}.{ifindex.get('down', '')}.{down.leaf or '-'}"
+            if d.ifb is not None:
+                epoch += f".{ifindex.get('up', '')}.{up.leaf if up and up.leaf else '-'}"
+            samples.append(
+                CounterSample(
+                    key=key,
+                    bytes_in=up.sent_bytes if up else 0,
+                    bytes_out=down.sent_bytes,
+                    epoch=epoch,
+                    taken_at=taken,
+                )
+            )
+        return tuple(samples)
+
+    def disconnect(self, key: str) -> bool:
+        """A static gateway has no sessions to drop: always False. New shaping applies to the next packet."""
+        return False
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")

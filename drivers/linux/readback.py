@@ -1,0 +1,366 @@
+"""Parsing what the gateway prints (``tc`` text and JSON, ``ip -j``, ``nft -j``) into :class:`Resource` values.
+
+Pure functions: the driver runs one read script over SSH and hands the sections to :func:`resources`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any, Final
+
+from drivers.base import ReplyError
+from drivers.linux.layout import (
+    AUTO_HANDLE_FIRST,
+    CHILD_HT,
+    GROUP_BASE,
+    GROUP_BITS,
+    KIND_GROUP,
+    KIND_LINK,
+    KIND_NFT_SUB,
+    KIND_QDISC,
+    KIND_REDIRECT,
+    KIND_SUB,
+    KIND_SUSPENDED,
+    KIND_TABLE,
+    NFT_FAMILY,
+    NFT_FORWARD,
+    NFT_PREROUTING,
+    NFT_SUBSCRIBERS,
+    NFT_TABLE,
+    QUANTUM,
+    REDIRECT_PREF,
+    ROOT_HT,
+    ROOT_MAJOR,
+    Devices,
+    Direction,
+    hx,
+    rules_digest,
+)
+from drivers.models import Resource
+
+#: Marks the start of each section of the read script's output: ``@@name arg``.
+SECTION: Final = "@@"
+
+_CLASS = re.compile(
+    r"^class htb (?P<id>[0-9a-f]+:[0-9a-f]+) (?:root|parent (?P<parent>[0-9a-f]+:[0-9a-f]*))"
+    r"(?: leaf (?P<leaf>[0-9a-f]+):)? prio \d+(?: quantum (?P<quantum>\d+))? rate (?P<rate>\S+) ceil (?P<ceil>\S+)"
+)
+_SENT = re.compile(r"^\s*Sent (\d+) bytes (\d+) pkt")
+
+
+def sections(text: str) -> dict[str, str]:
+    """Split the read script's output at its ``@@name`` markers."""
+    out: dict[str, str] = {}
+    name: str | None = None
+    buf: list[str] = []
+    for line in text.splitlines():
+        if line.startswith(SECTION):
+            if name is not None:
+                out[name] = "\n".join(buf)
+            name, buf = line[len(SECTION) :].strip(), []
+        else:
+            buf.append(line)
+    if name is not None:
+        out[name] = "\n".join(buf)
+    return out
+
+
+def json_values(text: str) -> Iterator[Any]:
+    """Every JSON value in ``text``, one after the other (``tc -j -batch`` prints one array per command)."""
+    decoder = json.JSONDecoder()
+    pos, end = 0, len(text)
+    while True:
+        while pos < end and text[pos].isspace():
+            pos += 1
+        if pos >= end:
+            return
+        try:
+            value, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            raise ReplyError(f"unreadable JSON from the gateway: {exc}") from None
+        yield value
+
+
+def one_json(text: str, default: Any) -> Any:
+    values = list(json_values(text))
+    return values[0] if values else default
+
+
+def parse_handle(text: str) -> tuple[int, int]:
+    major, _, minor = text.partition(":")
+    return int(major, 16), int(minor or "0", 16)
+
+
+@dataclass(frozen=True)
+class TcClass:
+    classid: str
+    parent: str | None
+    leaf: str | None
+    text: str
+    sent_bytes: int
+
+
+def parse_classes(text: str) -> dict[str, TcClass]:
+    """HTB classes from ``tc -s -d class show`` text, by class id."""
+    out: dict[str, TcClass] = {}
+    current: dict[str, Any] | None = None
+    for line in text.splitlines():
+        m = _CLASS.match(line)
+        if m:
+            if current is not None:
+                out[current["classid"]] = TcClass(**current)
+            quantum = m.group("quantum") or str(QUANTUM)
+            current = {
+                "classid": m.group("id"),
+                "parent": m.group("parent"),
+                "leaf": m.group("leaf"),
+                "text": f"rate {m.group('rate')} ceil {m.group('ceil')} quantum {quantum}",
+                "sent_bytes": 0,
+            }
+            continue
+        s = _SENT.match(line)
+        if s and current is not None:
+            current["sent_bytes"] = int(s.group(1))
+    if current is not None:
+        out[current["classid"]] = TcClass(**current)
+    return out
+
+
+def _match_text(options: Mapping[str, Any]) -> str | None:
+    match = options.get("match")
+    if not isinstance(match, Mapping):
+        return None
+    try:
+        value = int(str(match["value"]), 16)
+        mask = int(str(match["mask"]), 16)
+        off = int(match["off"])
+    except (KeyError, ValueError, TypeError):
+        return None
+    word = {16: "dst", 12: "src"}.get(off)
+    if word is None or mask == 0:
+        return None
+    prefix = bin(mask).count("1")
+    try:
+        net = IPv4Network((value, prefix))
+    except ValueError:
+        return None
+    return f"{word} {net}"
+
+
+def _hash_word(filters: Sequence[Mapping[str, Any]], ht: int, mask: str) -> str:
+    """``dst``/``src`` when hash table ``ht:`` (256 buckets) is linked from ``800::1`` on the right key."""
+    has_table = any(
+        f.get("options", {}).get("fh") == f"{hx(ht)}:" and f["options"].get("ht_divisor") == 256 for f in filters
+    )
+    for f in filters:
+        opts = f.get("options", {})
+        if opts.get("fh") == "800::1" and opts.get("link") == f"{hx(ht)}:" and opts.get("hash_mask") == mask:
+            word = {16: "dst", 12: "src"}.get(int(opts.get("hash_off", -1)), "")
+            return word if has_table and word else "none"
+    return "none"
+
+
+@dataclass
+class DeviceState:
+    """Everything read from one shaped device."""
+
+    root: Resource | None = None
+    groups: list[Resource] = field(default_factory=list)
+    subscribers: list[Resource] = field(default_factory=list)
+    leaves: dict[str, str] = field(default_factory=dict)
+    classes: dict[str, TcClass] = field(default_factory=dict)
+
+
+def is_group_major(major: int) -> bool:
+    return GROUP_BASE <= major < GROUP_BASE + (1 << GROUP_BITS)
+
+
+def device_state(
+    direction: Direction,
+    dev: str,
+    qdiscs: Sequence[Mapping[str, Any]],
+    class_text: str,
+    filter_text: str,
+    *,
+    child_parents: Sequence[str] = (),
+) -> DeviceState:
+    """Resources of one device from ``tc -j qdisc show``, ``tc -s -d class show`` and the filter batch.
+
+    ``filter_text`` holds one JSON array per ``filter show``: the root qdisc's, then one per ``child_parents``.
+    """
+    state = DeviceState()
+    root = next((q for q in qdiscs if q.get("root")), None)
+    if root is None or root.get("handle") == "0:":
+        return state
+    ours = root.get("kind") == "htb" and root.get("handle") == f"{hx(ROOT_MAJOR)}:"
+    if not ours:
+        state.root = Resource(
+            KIND_QDISC, f"{dev}|root", {"kind": str(root.get("kind")), "handle": str(root.get("handle"))}, owned=False
+        )
+        return state
+    child_majors = [parse_handle(p)[0] for p in child_parents]
+    arrays = list(json_values(filter_text))
+    root_filters: list[Mapping[str, Any]] = arrays[0] if arrays else []
+    child_filters: dict[int, list[Mapping[str, Any]]] = {
+        major: arrays[i + 1] if i + 1 < len(arrays) else [] for i, major in enumerate(child_majors)
+    }
+    state.root = Resource(
+        KIND_QDISC,
+        f"{dev}|root",
+        {"kind": "htb", "handle": f"{hx(ROOT_MAJOR)}:", "hash": _hash_word(root_filters, ROOT_HT, "ff00")},
+    )
+    state.classes = parse_classes(class_text)
+    qdisc_kinds: dict[str, str] = {}
+    for q in qdiscs:
+        parent = str(q.get("parent", ""))
+        qdisc_kinds[parent] = str(q.get("kind"))
+        handle = str(q.get("handle", ""))
+        if handle and parse_handle(handle)[0] >= AUTO_HANDLE_FIRST:
+            state.leaves[parent] = handle
+    root_matches: dict[str, str] = {}
+    for f in root_filters:
+        opts = f.get("options", {})
+        if opts.get("key_ht") == hx(ROOT_HT) and "flowid" in opts:
+            text = _match_text(opts)
+            if text is not None:
+                root_matches[str(opts["flowid"])] = text
+    for cls in state.classes.values():
+        major, minor = parse_handle(cls.classid)
+        if major == ROOT_MAJOR and is_group_major(minor):
+            classid = cls.classid
+            if cls.leaf == hx(minor):
+                qdisc = qdisc_kinds.get(classid, "none")
+            else:
+                qdisc = "none" if cls.leaf is None else f"other {cls.leaf}:"
+            fields = {
+                "class": cls.text,
+                "qdisc": qdisc,
+                "hash": _hash_word(child_filters.get(minor, []), CHILD_HT, "ff"),
+                "match": root_matches.get(classid, "none"),
+            }
+            state.groups.append(Resource(KIND_GROUP, f"{direction}|{classid}", fields, ref=classid))
+    for major, filters in child_filters.items():
+        matches: dict[str, str] = {}
+        for f in filters:
+            opts = f.get("options", {})
+            if opts.get("key_ht") == hx(CHILD_HT) and "flowid" in opts:
+                text = _match_text(opts)
+                if text is not None:
+                    matches[str(opts["flowid"])] = text
+        for cls in state.classes.values():
+            cmajor, _ = parse_handle(cls.classid)
+            if cmajor != major:
+                continue
+            state.subscribers.append(
+                Resource(
+                    KIND_SUB,
+                    f"{direction}|{cls.classid}",
+                    {
+                        "class": cls.text,
+                        "leaf": qdisc_kinds.get(cls.classid, "none"),
+                        "match": matches.get(cls.classid, "none"),
+                    },
+                    ref=cls.classid,
+                )
+            )
+    return state
+
+
+def link_resource(ifb: str, links: Sequence[Mapping[str, Any]]) -> Resource | None:
+    link = next((item for item in links if item.get("ifname") == ifb), None)
+    if link is None:
+        return None
+    kind = str(link.get("linkinfo", {}).get("info_kind", ""))
+    up = "yes" if "UP" in link.get("flags", ()) else "no"
+    return Resource(KIND_LINK, ifb, {"kind": kind or "unknown", "up": up}, owned=kind == "ifb")
+
+
+def ingress_resources(
+    devices: Devices, qdiscs: Sequence[Mapping[str, Any]], filters: Sequence[Mapping[str, Any]]
+) -> list[Resource]:
+    out: list[Resource] = []
+    ingress = next((q for q in qdiscs if str(q.get("parent", "")).startswith("ffff:")), None)
+    if ingress is None:
+        return out
+    kind = str(ingress.get("kind"))
+    out.append(Resource(KIND_QDISC, f"{devices.interface}|ingress", {"kind": kind}, owned=kind == "ingress"))
+    for f in filters:
+        opts = f.get("options", {})
+        if f.get("pref") != REDIRECT_PREF or opts.get("fh") != "800::1":
+            continue
+        target = "none"
+        match = opts.get("match", {})
+        catch_all = str(match.get("mask", "")) == "0"
+        for action in opts.get("actions", ()):
+            if action.get("kind") == "mirred" and action.get("mirred_action") == "redirect" and catch_all:
+                target = str(action.get("to_dev"))
+        out.append(Resource(KIND_REDIRECT, devices.interface, {"to": target}))
+    return out
+
+
+def nft_resources(data: Mapping[str, Any]) -> list[Resource]:
+    """edgebill's table, subscriber keys and suspended addresses from ``nft -j list table inet edgebill``."""
+    items = data.get("nftables", [])
+    if not isinstance(items, list):
+        raise ReplyError("nft printed JSON without an 'nftables' list")
+    table_seen = False
+    sets: dict[str, list[Any]] = {}
+    chains: dict[str, Mapping[str, Any]] = {}
+    rules: dict[str, list[Any]] = {NFT_FORWARD: [], NFT_PREROUTING: []}
+    for item in items:
+        if "table" in item:
+            table_seen = True
+        elif "set" in item:
+            s = item["set"]
+            sets[str(s["name"])] = list(s.get("elem", []))
+        elif "chain" in item:
+            chains[str(item["chain"]["name"])] = item["chain"]
+        elif "rule" in item:
+            r = item["rule"]
+            rules.setdefault(str(r["chain"]), []).append(r.get("expr", []))
+    out: list[Resource] = []
+    if not table_seen:
+        return out
+    overdue = [name for name in sets if name != NFT_SUBSCRIBERS]
+    set_name = overdue[0] if len(overdue) == 1 else ",".join(sorted(overdue))
+    portal = ""
+    for expr in rules.get(NFT_PREROUTING, []):
+        for e in expr:
+            if isinstance(e, Mapping) and "dnat" in e:
+                portal = f"{e['dnat'].get('addr')}:{e['dnat'].get('port')}"
+    hooks_ok = (
+        chains.get(NFT_FORWARD, {}).get("hook") == "forward"
+        and chains.get(NFT_PREROUTING, {}).get("hook") == "prerouting"
+    )
+    digest = rules_digest(rules) if hooks_ok and NFT_SUBSCRIBERS in sets else "missing"
+    out.append(Resource(KIND_TABLE, f"{NFT_FAMILY} {NFT_TABLE}", {"set": set_name, "portal": portal, "rules": digest}))
+    for elem in sets.get(NFT_SUBSCRIBERS, []):
+        addr, comment = _element(elem)
+        if addr is not None:
+            out.append(Resource(KIND_NFT_SUB, addr, {"key": comment}))
+    suspended: dict[str, str] = {}
+    for name in sorted(overdue):
+        for elem in sets[name]:
+            addr, _ = _element(elem)
+            if addr is not None:
+                suspended.setdefault(addr, name)
+    out.extend(Resource(KIND_SUSPENDED, addr, {"set": name}) for addr, name in suspended.items())
+    return out
+
+
+def _element(elem: Any) -> tuple[str | None, str]:
+    if isinstance(elem, str):
+        value, comment = elem, ""
+    elif isinstance(elem, Mapping) and "elem" in elem:
+        inner = elem["elem"]
+        value, comment = str(inner.get("val", "")), str(inner.get("comment", ""))
+    else:
+        return None, ""
+    try:
+        return str(IPv4Address(value)), comment
+    except ValueError:
+        return None, ""

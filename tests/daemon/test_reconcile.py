@@ -1,0 +1,357 @@
+"""The reconcile engine over a real database (SQLite and PostgreSQL) and emulated routers on TCP."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from daemon import reconcile
+from daemon.db import (
+    AuditEntry,
+    ConnectionType,
+    Customer,
+    Plan,
+    Router,
+    RouterKind,
+    RouterOp,
+    RouterOpStatus,
+    RouterStatus,
+    Service,
+    ServiceState,
+    session_factory,
+    utcnow,
+)
+from daemon.security import SecretBox
+from daemon.services import ops
+from daemon.services.errors import Conflict, Invalid, NotFound
+from lab.routeros import RouterOSEmulator
+from tests.drivers.mikrotik.conftest import POOL, USERS, Params
+
+KEY = Fernet.generate_key()
+
+
+@dataclass(frozen=True)
+class Step:
+    action: str
+    throttle_rate: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class Enforcement:
+    address_list: str = "edgebill-overdue"
+    suspend_mode: str = "disable"
+    payment_page_url: str = "https://pay.example.net/"
+
+
+@dataclass(frozen=True)
+class Security:
+    def fernet_keys(self) -> tuple[bytes, ...]:
+        return (KEY,)
+
+
+@dataclass(frozen=True)
+class Settings:
+    routers: tuple[Params, ...]
+    dunning: tuple[Step, ...] = (Step("remind"), Step("throttle", (2_000_000, 1_000_000)), Step("suspend"))
+    enforcement: Enforcement = field(default_factory=Enforcement)
+    security: Security = field(default_factory=Security)
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    return session_factory(engine)
+
+
+@pytest.fixture
+def emulator() -> Iterator[RouterOSEmulator]:
+    with RouterOSEmulator(users=USERS, port=0, seed=0, default_remote_range=POOL) as emu:
+        yield emu
+
+
+def add_router(session: Session, name: str, port: int) -> Router:
+    row = Router(name=name, kind=RouterKind.MIKROTIK, host="127.0.0.1", port=port)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def seed(sessions: sessionmaker[Session], name: str = "edge1", port: int = 0) -> dict[str, int]:
+    """A router with two PPPoE services and one static one, each queued for reconcile as the services layer does."""
+    box = SecretBox([KEY])
+    with sessions.begin() as s:
+        router = add_router(s, name, port)
+        home = Plan(name="Home 10M", download_bps=10_000_000, upload_bps=5_000_000, price_minor=2500, currency="EUR")
+        fast = Plan(name="Fast 50M", download_bps=50_000_000, upload_bps=10_000_000, price_minor=4500, currency="EUR")
+        customer = Customer(name="Ana")
+        s.add_all([home, fast, customer])
+        s.flush()
+        ids: dict[str, int] = {"router": router.id, "home": home.id, "fast": fast.id}
+        for key, login, ipv4 in (("alice", "alice", None), ("bob", "bob", "10.9.0.2"), ("static", None, "10.9.1.3")):
+            svc = Service(
+                customer_id=customer.id,
+                plan_id=home.id,
+                router_id=router.id,
+                connection_type=ConnectionType.PPPOE if login else ConnectionType.STATIC,
+                pppoe_login=login,
+                pppoe_password=box.encrypt(f"pw-{login}-secret") if login else None,
+                ipv4=ipv4,
+                started_on=date(2026, 1, 1),
+            )
+            s.add(svc)
+            s.flush()
+            ops.enqueue_reconcile(s, router.id, reason="service.add", service_id=svc.id)
+            ids[key] = svc.id
+    return ids
+
+
+def router_row(sessions: sessionmaker[Session], name: str = "edge1") -> Router:
+    with sessions() as s:
+        return s.scalars(select(Router).where(Router.name == name)).one()
+
+
+def op_rows(sessions: sessionmaker[Session]) -> list[RouterOp]:
+    with sessions() as s:
+        return list(s.scalars(select(RouterOp).order_by(RouterOp.id)))
+
+
+def audit_actions(sessions: sessionmaker[Session]) -> list[str]:
+    with sessions() as s:
+        return list(s.scalars(select(AuditEntry.action).order_by(AuditEntry.id)))
+
+
+def active(emu: RouterOSEmulator) -> dict[str, dict[str, str]]:
+    return {r["name"]: r for r in emu.items("/ppp/active")}
+
+
+def test_first_push_then_steady_state_on_a_read_only_router(
+    sessions: sessionmaker[Session], emulator: RouterOSEmulator
+) -> None:
+    seed(sessions)
+    settings = Settings((Params(emulator.port),))
+    report = reconcile.reconcile_router(sessions, settings, "edge1")
+    assert report.ok, report.error
+    assert report.counts == {"add": 4, "change": 0, "remove": 0}
+    assert len(report.applied) == 4 and report.ops_done == 3 and report.ops_pending == 0
+    assert not report.drift  # the changes were expected: reconciles were pending
+    assert {r["name"] for r in emulator.items("/ppp/secret")} == {"alice", "bob"}
+    row = router_row(sessions)
+    assert (row.status, row.identity, row.last_error) == (RouterStatus.UP, "MikroTik", None)
+    assert row.last_sync_at is not None and row.version and row.version.startswith("7.16")
+    assert all(op.status is RouterOpStatus.DONE for op in op_rows(sessions))
+    assert audit_actions(sessions) == ["router.reconcile"]
+    text = json.dumps(report.to_json())
+    assert "pw-alice-secret" not in text and "(secret)" in text
+    assert "edge1: applied +4 ~0 -0, 4 writes" in report.summary()
+
+    emulator.set_read_only(True)
+    writes = emulator.write_count
+    again = reconcile.reconcile_router(sessions, settings, "edge1")
+    assert again.ok, again.error
+    assert (again.plan, again.applied, again.drift) == ((), (), False)
+    assert emulator.write_count == writes
+    assert audit_actions(sessions) == ["router.reconcile"]
+
+
+def test_dry_run_plans_and_records_nothing(sessions: sessionmaker[Session], emulator: RouterOSEmulator) -> None:
+    seed(sessions)
+    report = reconcile.reconcile_router(sessions, Settings((Params(emulator.port),)), "edge1", dry_run=True)
+    assert report.ok and report.dry_run
+    assert len(report.plan) == 4 and report.applied == ()
+    assert report.plan[0].startswith("+ ppp/profile Home 10M: ")
+    assert emulator.write_count == 0
+    assert all(op.status is RouterOpStatus.PENDING and op.attempts == 0 for op in op_rows(sessions))
+    assert router_row(sessions).last_sync_at is None
+    assert audit_actions(sessions) == []
+
+
+def test_throttle_suspend_resume_terminate(sessions: sessionmaker[Session], emulator: RouterOSEmulator) -> None:
+    ids = seed(sessions)
+    settings = Settings((Params(emulator.port),))
+    assert reconcile.reconcile_router(sessions, settings, "edge1").ok
+    emulator.advance(10)
+    assert set(active(emulator)) == {"alice", "bob"}
+
+    with sessions.begin() as s:
+        change = reconcile.set_service_state(s, "admin", ids["alice"], "throttle", "invoice 17 unpaid")
+    assert (change.before, change.after, change.changed, len(change.ops)) == ("active", "throttled", True, 2)
+    report = reconcile.reconcile_router(sessions, settings, "edge1")
+    assert report.ok, report.error
+    assert "~ ppp/secret alice: profile 'Home 10M' -> 'edgebill-throttle-2M-1M'" in report.plan
+    assert report.disconnected == ("alice",)  # once: the disconnect operation does not drop the redial again
+    assert report.ops_done == 2
+    emulator.advance(10)
+    assert emulator.items("/queue/simple")[0]["name"] == "<pppoe-alice>"
+    assert {q["name"]: q["max-limit"] for q in emulator.items("/queue/simple")}["<pppoe-alice>"] == "1000000/2000000"
+
+    with sessions.begin() as s:
+        reconcile.set_service_state(s, "dunning", ids["bob"], ServiceState.SUSPENDED, "60 days overdue")
+        reconcile.set_service_state(s, "dunning", ids["static"], "suspend")
+    report = reconcile.reconcile_router(sessions, settings, "edge1")
+    assert report.ok, report.error
+    secrets = {r["name"]: r for r in emulator.items("/ppp/secret")}
+    assert secrets["bob"]["disabled"] == "true"
+    listed = {r["address"] for r in emulator.items("/ip/firewall/address-list") if r.get("dynamic") == "false"}
+    assert listed == {"10.9.0.2", "10.9.1.3"}
+    emulator.advance(30)
+    assert "bob" not in active(emulator)
+
+    with sessions.begin() as s:
+        reconcile.set_service_state(s, "admin", ids["bob"], "resume", "paid")
+        reconcile.set_service_state(s, "admin", ids["alice"], "terminate", "moved away")
+    report = reconcile.reconcile_router(sessions, settings, "edge1")
+    assert report.ok, report.error
+    assert {r["name"] for r in emulator.items("/ppp/secret")} == {"bob"}
+    emulator.advance(10)
+    assert set(active(emulator)) == {"bob"}
+    assert reconcile.reconcile_router(sessions, settings, "edge1").plan == ()
+    actions = audit_actions(sessions)
+    for expected in ("service.throttled", "service.suspended", "service.active", "service.terminated"):
+        assert expected in actions
+
+
+def test_hand_edit_is_drift_and_is_repaired(sessions: sessionmaker[Session], emulator: RouterOSEmulator) -> None:
+    seed(sessions)
+    settings = Settings((Params(emulator.port),))
+    reconcile.reconcile_router(sessions, settings, "edge1")
+    alice = next(r for r in emulator.items("/ppp/secret") if r["name"] == "alice")
+    emulator.call("/ppp/secret/set", {".id": alice[".id"], "profile": "default", "disabled": "yes"})
+    emulator.call("/ppp/secret/add", {"name": "carol", "password": "x"})  # someone else's: left alone
+    report = reconcile.reconcile_router(sessions, settings, "edge1")
+    assert report.ok and report.drift
+    assert report.plan == ("~ ppp/secret alice: disabled 'true' -> 'false', profile 'default' -> 'Home 10M'",)
+    assert audit_actions(sessions)[-1] == "router.drift"
+    assert {r["name"] for r in emulator.items("/ppp/secret")} == {"alice", "bob", "carol"}
+
+
+def test_router_down_leaves_operations_pending_until_it_returns(sessions: sessionmaker[Session]) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ids = seed(sessions)
+    with sessions.begin() as s:
+        reconcile.set_service_state(s, "admin", ids["alice"], "suspend")
+    settings = Settings((Params(port, timeout=timedelta(seconds=2)),))
+    before = utcnow()
+    report = reconcile.reconcile_router(sessions, settings, "edge1")
+    assert not report.ok and report.error and "edge1" in report.error
+    row = router_row(sessions)
+    assert row.status is RouterStatus.DOWN and row.last_error == report.error and row.last_sync_at is None
+    pending = op_rows(sessions)
+    assert [op.status for op in pending] == [RouterOpStatus.PENDING] * 5
+    assert all(op.attempts == 1 and op.not_before > before + timedelta(seconds=10) for op in pending)
+    assert report.ops_pending == 5
+
+    with RouterOSEmulator(users=USERS, port=port, default_remote_range=POOL) as emu:
+        report = reconcile.reconcile_router(sessions, settings, "edge1")
+        assert report.ok, report.error
+        assert report.ops_done == 5
+        assert all(op.status is RouterOpStatus.DONE and op.attempts == 2 for op in op_rows(sessions))
+        assert next(r for r in emu.items("/ppp/secret") if r["name"] == "alice")["disabled"] == "true"
+    assert router_row(sessions).status is RouterStatus.UP
+
+
+def test_failure_mid_apply_keeps_the_disconnect_pending(
+    sessions: sessionmaker[Session], emulator: RouterOSEmulator
+) -> None:
+    ids = seed(sessions)
+    settings = Settings((Params(emulator.port),))
+    reconcile.reconcile_router(sessions, settings, "edge1")
+    emulator.advance(10)
+    with sessions.begin() as s:
+        reconcile.set_service_state(s, "admin", ids["alice"], "throttle")
+        reconcile.set_service_state(s, "admin", ids["bob"], "throttle")
+    emulator.fail_nth_write(2, "drop")
+    report = reconcile.reconcile_router(sessions, settings, "edge1")
+    assert not report.ok and len(report.applied) == 1
+    assert [op.status for op in op_rows(sessions)[3:]] == [RouterOpStatus.PENDING] * 4
+    report = reconcile.reconcile_router(sessions, settings, "edge1")
+    assert report.ok, report.error
+    assert all(op.status is RouterOpStatus.DONE for op in op_rows(sessions))
+    assert reconcile.reconcile_router(sessions, settings, "edge1").plan == ()
+
+
+def test_a_queued_disconnect_runs_once(sessions: sessionmaker[Session], emulator: RouterOSEmulator) -> None:
+    ids = seed(sessions)
+    settings = Settings((Params(emulator.port),))
+    reconcile.reconcile_router(sessions, settings, "edge1")
+    emulator.advance(10)
+    with sessions.begin() as s:
+        ops.enqueue(s, ids["router"], reconcile.DISCONNECT, {"key": "alice"}, service_id=ids["alice"])
+    first = active(emulator)["alice"]["session-id"]
+    report = reconcile.reconcile_router(sessions, settings, "edge1")
+    assert report.disconnected == ("alice",) and report.ops_done == 1
+    emulator.advance(10)
+    assert active(emulator)["alice"]["session-id"] != first
+    assert reconcile.reconcile_router(sessions, settings, "edge1").disconnected == ()
+
+
+def test_reconcile_all_runs_routers_concurrently(sessions: sessionmaker[Session]) -> None:
+    with (
+        RouterOSEmulator(users=USERS, port=0, default_remote_range=POOL) as one,
+        RouterOSEmulator(users=USERS, port=0, default_remote_range=POOL) as two,
+    ):
+        seed(sessions, "edge1", one.port)
+        with sessions.begin() as s:
+            add_router(s, "edge2", two.port)
+        settings = Settings((Params(one.port, name="edge1"), Params(two.port, name="edge2"), Params(1, name="gone")))
+        reports = reconcile.reconcile_all(sessions, settings)
+        assert [r.router for r in reports] == ["edge1", "edge2", "gone"]
+        assert reports[0].ok and len(reports[0].applied) == 4
+        assert reports[1].ok and reports[1].applied == ()
+        assert reports[2].error is not None and "not in the database" in reports[2].error
+
+
+def test_set_service_state_refuses_bad_requests(sessions: sessionmaker[Session]) -> None:
+    ids = seed(sessions)
+    with sessions.begin() as s:
+        with pytest.raises(Invalid, match="invalid service state 'paused'"):
+            reconcile.set_service_state(s, "admin", ids["alice"], "paused")
+        with pytest.raises(NotFound, match="service 999 not found"):
+            reconcile.set_service_state(s, "admin", 999, "throttle")
+        with pytest.raises(Invalid, match="one line"):
+            reconcile.set_service_state(s, "admin", ids["alice"], "throttle", "a\nb")
+        same = reconcile.set_service_state(s, "admin", ids["alice"], "resume")
+        assert not same.changed and same.ops == ()
+        reconcile.set_service_state(s, "admin", ids["static"], "terminate")
+        with pytest.raises(Conflict, match="terminated"):
+            reconcile.set_service_state(s, "admin", ids["static"], "resume")
+        static_ops = s.scalars(select(RouterOp).where(RouterOp.service_id == ids["static"])).all()
+        assert [op.op for op in static_ops] == ["reconcile", "reconcile"]  # a static service has no session
+
+
+def test_unknown_router_is_a_one_line_error(sessions: sessionmaker[Session]) -> None:
+    report = reconcile.reconcile_router(sessions, Settings(()), "nowhere")
+    assert report.error == "router 'nowhere' is not in the configuration (configured: none)"
+    assert reconcile.retry_delay(1) == timedelta(seconds=15)
+    assert reconcile.retry_delay(3) == timedelta(seconds=60)
+    assert reconcile.retry_delay(40) == timedelta(hours=1)
+
+
+def test_reboot_mid_reconcile_then_the_next_run_converges(
+    sessions: sessionmaker[Session], emulator: RouterOSEmulator
+) -> None:
+    seed(sessions)
+    settings = Settings((Params(emulator.port),))
+    emulator.fail_nth_write(3, "drop-after")  # the third write lands, then the router goes away...
+    first = reconcile.reconcile_router(sessions, settings, "edge1")
+    assert not first.ok and len(first.applied) == 2
+    emulator.reboot()  # ...and comes back rebooted
+    second = reconcile.reconcile_router(sessions, settings, "edge1")
+    assert second.ok, second.error
+    assert second.counts["add"] == 1  # the three entries written before survived the reboot
+    assert all(op.status is RouterOpStatus.DONE for op in op_rows(sessions))
+    assert reconcile.reconcile_router(sessions, settings, "edge1").plan == ()
+
+
+def test_a_router_setting_no_driver_accepts_is_reported(sessions: sessionmaker[Session]) -> None:
+    seed(sessions)
+    report = reconcile.reconcile_router(sessions, Settings((Params(1, encoding="no-such-codec"),)), "edge1")
+    assert report.error == "router edge1: unknown encoding 'no-such-codec'"

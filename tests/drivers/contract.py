@@ -1,0 +1,166 @@
+"""Driver-independent assertions every router driver must pass; each driver's tests call them with a live driver.
+
+Each ``check_*`` function takes an open driver and the desired state to use, performs the steps it names and
+asserts what a user of the contract relies on. They return what they observed so that callers can go further.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import replace
+from datetime import datetime
+
+from drivers.base import Driver
+from drivers.models import Action, ApplyResult, ChangeSet, CounterSample, DesiredState, Resource, RouterFacts
+
+
+def reconcile(driver: Driver, desired: DesiredState) -> tuple[ChangeSet, ApplyResult]:
+    """One reconcile as the daemon runs it: read, plan, apply."""
+    plan = driver.plan(desired, driver.read_state())
+    return plan, driver.apply(plan)
+
+
+def check_signature(driver_cls: type) -> None:
+    """Every method of :class:`drivers.base.Driver` exists on ``driver_cls`` with the same parameters."""
+    for name, member in inspect.getmembers(Driver, inspect.isfunction):
+        if name.startswith("_") and name not in ("__enter__", "__exit__"):
+            continue
+        impl = getattr(driver_cls, name, None)
+        assert impl is not None, f"{driver_cls.__name__} lacks {name}()"
+        want = list(inspect.signature(member).parameters)
+        have = list(inspect.signature(impl).parameters)
+        assert have == want, f"{driver_cls.__name__}.{name}{have} differs from Driver.{name}{want}"
+    assert isinstance(getattr(driver_cls, "kind", None), str), f"{driver_cls.__name__}.kind must be a string"
+
+
+def check_plan_is_pure(driver: Driver, desired: DesiredState) -> ChangeSet:
+    """Planning twice against the same read gives the same change set, and planning writes nothing."""
+    before = driver.read_state()
+    first = driver.plan(desired, before)
+    second = driver.plan(desired, before)
+    assert first == second, "plan() is not deterministic"
+    assert _norm(driver.read_state()) == _norm(before), "plan() changed the router"
+    return first
+
+
+def check_second_apply_writes_nothing(driver: Driver, desired: DesiredState) -> tuple[Resource, ...]:
+    """After one reconcile, reading back and planning again gives an empty change set."""
+    reconcile(driver, desired)
+    actual = driver.read_state()
+    again = driver.plan(desired, actual)
+    assert again.empty, "second reconcile would write: " + "; ".join(c.describe() for c in again.changes)
+    assert driver.apply(again).writes == 0
+    return actual
+
+
+def check_unowned_untouched(driver: Driver, desired: DesiredState) -> ChangeSet:
+    """The plan never changes or removes an entry the router reports as not owned by edgebill."""
+    actual = driver.read_state()
+    plan = driver.plan(desired, actual)
+    unowned = {(r.kind, r.key) for r in actual if not r.owned}
+    for change in plan.changes:
+        if change.action is not Action.ADD:
+            assert (change.kind, change.key) not in unowned, f"plan touches an unowned entry: {change.describe()}"
+    return plan
+
+
+def check_plan_matches_diff_semantics(driver: Driver, desired: DesiredState) -> None:
+    """A CHANGE only carries fields that differ from what was read (besides driver-documented rewrites)."""
+    actual = driver.read_state()
+    have = {(r.kind, r.key): r for r in actual}
+    for change in driver.plan(desired, actual).changes:
+        if change.action is Action.CHANGE:
+            current = have[(change.kind, change.key)]
+            assert any(current.fields.get(k) != v for k, v in change.fields.items()), change.describe()
+
+
+def check_counters(driver: Driver, keys: set[str]) -> dict[str, CounterSample]:
+    """Counters are non-negative, timezone-aware, one per subscriber, and cover ``keys``."""
+    samples = driver.counters()
+    seen: dict[str, CounterSample] = {}
+    for s in samples:
+        assert s.key not in seen, f"two samples for {s.key}"
+        assert s.bytes_in >= 0 and s.bytes_out >= 0
+        assert isinstance(s.taken_at, datetime) and s.taken_at.tzinfo is not None
+        assert s.epoch, f"empty epoch for {s.key}"
+        seen[s.key] = s
+    missing = keys - set(seen)
+    assert not missing, f"no counters for {sorted(missing)}"
+    return seen
+
+
+def check_empty_apply_is_noop(driver: Driver) -> None:
+    """Applying an empty change set writes nothing and drops no session."""
+    result = driver.apply(ChangeSet())
+    assert result.writes == 0 and result.disconnected == ()
+
+
+def check_idempotent_reapply(driver: Driver, desired: DesiredState) -> None:
+    """Applying the same change set twice converges on the same state (writes are idempotent)."""
+    plan = driver.plan(desired, driver.read_state())
+    driver.apply(plan)
+    try:
+        driver.apply(plan)
+    except Exception as exc:  # a failure here must at least leave the state converged
+        raise AssertionError(f"re-applying the same change set failed: {exc}") from exc
+    assert driver.plan(desired, driver.read_state()).empty
+
+
+def check_facts(driver: Driver) -> RouterFacts:
+    """Facts name the router, its software version, and a non-negative uptime."""
+    facts = driver.facts()
+    assert isinstance(facts, RouterFacts)
+    assert facts.identity.strip(), "empty identity"
+    assert facts.version.strip(), "empty version"
+    assert isinstance(facts.uptime_seconds, int) and facts.uptime_seconds >= 0
+    return facts
+
+
+def check_counters_shape(driver: Driver) -> tuple[CounterSample, ...]:
+    """Every sample has a key, non-negative byte counts, an epoch and a timezone-aware time; keys are unique."""
+    samples = driver.counters()
+    keys = [s.key for s in samples]
+    assert len(keys) == len(set(keys)), "duplicate counter keys"
+    for s in samples:
+        assert s.key, "sample without a key"
+        assert isinstance(s.bytes_in, int) and s.bytes_in >= 0
+        assert isinstance(s.bytes_out, int) and s.bytes_out >= 0
+        assert s.epoch, f"empty epoch for {s.key}"
+        assert s.taken_at.tzinfo is not None, "naive taken_at"
+    return samples
+
+
+def check_removed_subscriber_is_gone(driver: Driver, desired: DesiredState) -> None:
+    """Dropping a subscriber from the desired state removes it: a second plan is empty, its counters are gone.
+
+    The full ``desired`` state is reconciled again at the end.
+    """
+    assert desired.subscribers, "needs at least one subscriber"
+    gone = desired.subscribers[0]
+    smaller = replace(desired, subscribers=desired.subscribers[1:])
+    reconcile(driver, desired)
+    plan, _ = reconcile(driver, smaller)
+    assert any(c.action is Action.REMOVE for c in plan.changes), "removing a subscriber planned no removal"
+    assert driver.plan(smaller, driver.read_state()).empty
+    assert gone.key not in {s.key for s in driver.counters()}
+    reconcile(driver, desired)
+
+
+def _norm(resources: tuple[Resource, ...]) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:
+    return sorted((r.kind, r.key, tuple(sorted(r.fields.items()))) for r in resources)
+
+
+__all__ = [
+    "check_counters",
+    "check_counters_shape",
+    "check_empty_apply_is_noop",
+    "check_facts",
+    "check_idempotent_reapply",
+    "check_plan_is_pure",
+    "check_plan_matches_diff_semantics",
+    "check_removed_subscriber_is_gone",
+    "check_second_apply_writes_nothing",
+    "check_signature",
+    "check_unowned_untouched",
+    "reconcile",
+]

@@ -101,8 +101,12 @@ def per_object(gw: LinuxGateway, lines: Sequence[str], program: str) -> float:
 
 
 def wipe(gw: LinuxGateway) -> None:
-    gw.gateway("sh", "-c", "tc qdisc del dev sub0 root; tc qdisc del dev ifb0 root; nft delete table inet edgebill",
-               check=False)
+    gw.gateway(
+        "sh",
+        "-c",
+        "tc qdisc del dev sub0 root; tc qdisc del dev ifb0 root; nft delete table inet edgebill",
+        check=False,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -29,6 +29,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from daemon import process_cli
 from daemon.config import ConfigError, Settings, default_config_path, load_settings
 from daemon.db import current_revision, head_revision, make_engine, session_factory, upgrade
 from daemon.security import SecretError, create_key_file
@@ -780,6 +781,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("user", nargs="?", metavar="USER")
     p = _command(group, "revoke", cmd_token_revoke, "revoke an API token")
     p.add_argument("id", type=_positive_int, metavar="ID")
+
+    process_cli.register(sub)  # run, web, demo, lab: the long-running commands
     return parser
 
 

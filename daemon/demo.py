@@ -198,6 +198,7 @@ def emulated_routers(settings: Settings, data_dir: Path) -> Iterator[None]:
                 state_file=data_dir / f"{r.name}.router.json",
                 redial_delay=5.0,
                 realtime=True,
+                default_remote_range="100.64.0.0/16",
             )
             emu.start()
             started.append(emu)

@@ -116,7 +116,8 @@ class Daemon:
 
     def kick(self, router_name: str | None = None) -> None:
         """Reconcile now (after a change) instead of waiting for the interval."""
-        job_id = "reconcile" if router_name is None else f"reconcile-{router_name}"
+        # A one-off job beside the interval job, which must keep its schedule.
+        job_id = "reconcile-now" if router_name is None else f"reconcile-now-{router_name}"
         self.scheduler.add_job(
             reconcile_job, id=job_id, args=[router_name], replace_existing=True, next_run_time=utcnow()
         )

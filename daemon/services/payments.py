@@ -14,6 +14,7 @@ from daemon.config import Settings
 from daemon.db.models import LedgerKind, Payment, PaymentMethod, utcnow
 from daemon.services import _validate as check
 from daemon.services import audit, customers, ledger
+from daemon.services._db import insert_unique
 from daemon.services.errors import Conflict, Invalid, NotFound
 from policies.money import Money, currency
 
@@ -135,8 +136,7 @@ def record_payment(
         received_at=when,
         external_id=ext,
     )
-    session.add(row)
-    session.flush()
+    insert_unique(session, row, f"external id {ext!r} was just used for another payment")
     ledger.post(session, customer_id, -amount, LedgerKind.PAYMENT, payment_id=row.id, memo=ref)
     result = record_of(row)
     audit.record(session, actor, "payment.add", "payment", None, result.to_json())

@@ -19,6 +19,7 @@ from daemon.config import Settings, parse_duration
 from daemon.db.models import OverQuota, Plan, PlanCycle
 from daemon.services import _validate as check
 from daemon.services import audit
+from daemon.services._db import insert_unique
 from daemon.services.errors import Conflict, Invalid, NotFound
 from policies.money import Currency, Money, UnknownCurrency, currency
 from policies.rates import Burst, RateLimit, format_rate, parse_rate
@@ -278,8 +279,7 @@ def create_plan(session: Session, actor: str, spec: PlanSpec) -> PlanRecord:
         tax_inclusive=spec.tax_inclusive,
         active=True,
     )
-    session.add(row)
-    session.flush()
+    insert_unique(session, row, f"plan {spec.name!r} already exists")
     result = record_of(row)
     audit.record(session, actor, "plan.add", "plan", None, result.to_json())
     log.info("plan %s added by %s", spec.name, actor)

@@ -20,6 +20,7 @@ from daemon.db.models import ConnectionType, Router, Service, ServiceState, utcn
 from daemon.security import SecretBox
 from daemon.services import _validate as check
 from daemon.services import audit, customers, ops, plans, routers
+from daemon.services._db import insert_unique
 from daemon.services.errors import Conflict, Invalid, NotFound
 from policies.rates import format_rate
 
@@ -186,8 +187,7 @@ def add_service(
         state_since=utcnow(),
         started_on=started_on,
     )
-    session.add(row)
-    session.flush()
+    insert_unique(session, row, f"PPPoE login or IPv4 address was just taken on router {router_row.name!r}")
     result = record_of(row)
     audit.record(session, actor, "service.add", "service", None, result.to_json())
     ops.enqueue_reconcile(session, router_row.id, reason="service.add", service_id=row.id)

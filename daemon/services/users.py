@@ -15,6 +15,7 @@ from daemon.security import TOKEN_PREFIX, hash_password, new_api_token, password
 from daemon.security import verify_password as _verify_hash
 from daemon.services import _validate as check
 from daemon.services import audit
+from daemon.services._db import insert_unique
 from daemon.services.errors import Conflict, Invalid, NotFound
 
 __all__ = [
@@ -140,8 +141,7 @@ def create_user(session: Session, actor: str, username: str, password: str, role
     if session.scalars(select(User.id).where(User.username == name)).first() is not None:
         raise Conflict(f"user {name!r} already exists")
     row = User(username=name, password_hash=hash_password(password), role=wanted, active=True)
-    session.add(row)
-    session.flush()
+    insert_unique(session, row, f"user {name!r} already exists")
     result = _user_record(row)
     audit.record(session, actor, "user.add", "user", None, result.to_json())
     log.info("user %s (%s) created by %s", name, wanted.value, actor)

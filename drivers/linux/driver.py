@@ -157,8 +157,8 @@ class LinuxTcDriver:
                 f'index($5, "eb:") == 1 {{ print $3 }}\')',
                 f"echo '@@filter {direction}'",
                 "echo $P",
-                f"{{ echo 'filter show dev {dev} parent eb:'; for p in $P; do echo \"filter show dev {dev} parent $p\"; "
-                "done; } | tc -j -batch - 2>/dev/null",
+                f"{{ echo 'filter show dev {dev} parent eb:'; "
+                f'for p in $P; do echo "filter show dev {dev} parent $p"; done; }} | tc -j -batch - 2>/dev/null',
             ]
         lines += ["echo @@nft", f"nft -j list table {NFT_FAMILY} {NFT_TABLE} 2>/dev/null || echo '{_EMPTY_NFT}'"]
         return "\n".join(lines) + "\n"

@@ -215,7 +215,7 @@ class _Shell:
         self.chan.settimeout(target.timeout)
         self.chan.exec_command("sudo -n sh" if sudo else "sh")
         self._buf = bytearray()
-        setup = 'umask 077; __eb_dir=$(mktemp -d) || exit 1; trap \'rm -rf "$__eb_dir"\' EXIT\n'
+        setup = "umask 077; __eb_dir=$(mktemp -d) || exit 1; trap 'rm -rf \"$__eb_dir\"' EXIT\n"
         self.chan.sendall(setup.encode())
 
     @property

@@ -106,6 +106,8 @@ class Forwarder:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
         self._closed = threading.Event()
+        self._lock = threading.Lock()
+        self._open: set[socket.socket] = set()
         self._thread = threading.Thread(target=self._accept, name=f"fwd-{netns}", daemon=True)
         self._thread.start()
 
@@ -115,28 +117,47 @@ class Forwarder:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            if self._closed.is_set():
+                client.close()
+                return
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             threading.Thread(target=self._relay, args=(client,), name="fwd-relay", daemon=True).start()
 
     def _relay(self, client: socket.socket) -> None:
+        with self._lock:
+            self._open.add(client)
+        upstream: socket.socket | None = None
         try:
             _enter_netns(self.netns)  # this thread only; the socket below lives in the gateway namespace
             upstream = socket.create_connection(self.target, timeout=10)
+            upstream.settimeout(None)
+            upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self._lock:
+                self._open.add(upstream)
+            back = threading.Thread(target=_pump, args=(upstream, client), name="fwd-back", daemon=True)
+            back.start()
+            _pump(client, upstream)
+            back.join()
         except OSError as exc:
             log.warning("forwarder to %s in %s: %s", self.target, self.netns, exc)
-            client.close()
-            return
-        upstream.settimeout(None)
-        upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        back = threading.Thread(target=_pump, args=(upstream, client), name="fwd-back", daemon=True)
-        back.start()
-        _pump(client, upstream)
-        back.join()
+        finally:
+            for sock in (client, upstream):
+                if sock is not None:
+                    with self._lock:
+                        self._open.discard(sock)
+                    sock.close()
 
     def close(self) -> None:
         self._closed.set()
         with contextlib.suppress(OSError):
-            self._listener.close()
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        self._thread.join(5)
+        with self._lock:
+            socks = list(self._open)
+        for sock in socks:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 def _pump(src: socket.socket, dst: socket.socket) -> None:
@@ -361,7 +382,11 @@ class LinuxGateway:
     def _wait_ready(self) -> None:
         listening = {
             self.gw_ns: ["127.0.0.1:22"],
-            self.up_ns: [f"{UPSTREAM_ADDRESS}:{IPERF_PORT}", f"{UPSTREAM_ADDRESS}:80", f"{PORTAL_ADDRESS}:{PORTAL_PORT}"],
+            self.up_ns: [
+                f"{UPSTREAM_ADDRESS}:{IPERF_PORT}",
+                f"{UPSTREAM_ADDRESS}:80",
+                f"{PORTAL_ADDRESS}:{PORTAL_PORT}",
+            ],
         }
         deadline = time.monotonic() + 15
         for ns, wanted in listening.items():
@@ -463,8 +488,19 @@ class LinuxGateway:
             " source_address=(sys.argv[1], 0)).close()\n"
         )
         proc = _run(
-            ["ip", "netns", "exec", self.sub_ns, sys.executable, "-c", code, str(source), str(address), str(port),
-             str(timeout)],
+            [
+                "ip",
+                "netns",
+                "exec",
+                self.sub_ns,
+                sys.executable,
+                "-c",
+                code,
+                str(source),
+                str(address),
+                str(port),
+                str(timeout),
+            ],
             check=False,
         )
         return proc.returncode == 0

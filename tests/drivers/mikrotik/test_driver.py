@@ -12,7 +12,8 @@ from ipaddress import IPv4Address
 
 import pytest
 
-from drivers.base import ApplyError, AuthError, ConnectError, ConnectTimeout
+import drivers
+from drivers.base import ApplyError, AuthError, ConnectError, ConnectTimeout, Driver
 from drivers.mikrotik import MikrotikDriver
 from drivers.models import ChangeSet, DesiredState, EnforcementSpec, ProfileSpec, ServiceState, SubscriberSpec
 from lab.routeros import Quirks, RouterOSEmulator
@@ -431,3 +432,10 @@ def test_router_dialects_converge_without_rewrites(version: str, quirks: Quirks)
         assert d.read_state()  # the built-in profiles; an empty menu answers !empty on 7.18+
         contract.check_second_apply_writes_nothing(d, BASE)
         assert d.facts().version.startswith(version)
+
+
+def test_the_driver_kind_creates_this_driver() -> None:
+    router: Driver = drivers.create(Params(1))  # mypy checks MikrotikDriver against the Driver protocol
+    assert isinstance(router, MikrotikDriver) and router.kind == "mikrotik"
+    typed: Driver = MikrotikDriver(Params(1))
+    typed.close()  # closing a driver that never opened is fine

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import ssl
 
 import librouteros
@@ -157,3 +158,17 @@ def test_routeros_api_over_tls() -> None:
             assert pool.get_api().get_resource("/system/identity").get() == [{"name": "MikroTik"}]
         finally:
             pool.disconnect()
+
+
+def test_a_silent_tls_client_does_not_block_the_others() -> None:
+    with running_router(users={USER: PASSWORD}, tls_port=0) as router:
+        assert router.tls_port is not None
+        with socket.create_connection(("127.0.0.1", router.tls_port), timeout=5):  # never says hello
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            api = librouteros.connect(
+                "127.0.0.1", USER, PASSWORD, port=router.tls_port, ssl_wrapper=context.wrap_socket, timeout=5
+            )
+            assert list(api.path("system", "identity")) == [{"name": "MikroTik"}]
+            api.close()

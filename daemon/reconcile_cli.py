@@ -1,0 +1,84 @@
+"""``edgebill reconcile`` and ``edgebill service throttle|suspend|resume|terminate``.
+
+``reconcile`` prints the plan for each router (like a terraform plan: ``+`` add, ``~`` change, ``-`` remove) and
+applies it unless ``--dry-run``. The state commands change the service in the database and queue the router work;
+a running daemon pushes it on its next reconcile, or run ``edgebill reconcile`` to push it now.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from daemon.cli import CliError, _command, _engine, _print_fields, _print_json, _positive_int, actor, transaction
+from daemon.config import ConfigError, Settings
+from daemon.db import session_factory
+from daemon.reconcile import ReconcileReport, reconcile_all, reconcile_router, set_service_state
+
+STATE_COMMANDS = {
+    "throttle": "slow a service to the dunning throttle rate",
+    "suspend": "cut a service off (secret disabled or blocked, per [enforcement] suspend_mode)",
+    "resume": "return a service to its plan",
+    "terminate": "end a service: its entries are removed from the router",
+}
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = _command(sub, "reconcile", cmd_reconcile, "show and apply what the routers need to match the database")
+    p.add_argument("--router", metavar="NAME", help="one router (default: all, concurrently)")
+    p.add_argument("--dry-run", action="store_true", help="show the plan, write nothing")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def register_service_commands(group: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    for verb, help_text in STATE_COMMANDS.items():
+        p = _command(group, verb, cmd_service_state, help_text, json_flag=True)
+        p.add_argument("id", type=_positive_int, metavar="ID")
+        p.add_argument("--reason", metavar="TEXT", help="why (shown to support staff)")
+        p.set_defaults(state_verb=verb)
+
+
+def print_report(report: ReconcileReport) -> None:
+    print(report.summary())
+    for line in report.plan:
+        print(f"  {line}")
+    for conflict in report.conflicts:
+        print(f"  ! {conflict}")
+    if report.error:
+        print(f"  error: {report.error}")
+    elif not report.plan:
+        print("  no changes: the router matches the database")
+    elif report.dry_run:
+        print("  (dry run: run without --dry-run to apply)")
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    settings: Settings = args.settings
+    sessions = session_factory(_engine(args))
+    with transaction(args):
+        pass  # checks that the schema is current before any router is contacted
+    if args.router:
+        try:
+            settings.router(args.router)
+        except ConfigError as exc:
+            raise CliError(exc.reason) from None
+        reports = [reconcile_router(sessions, settings, args.router, dry_run=args.dry_run)]
+    else:
+        reports = reconcile_all(sessions, settings, dry_run=args.dry_run)
+    if args.json:
+        _print_json([r.to_json() for r in reports])
+    else:
+        for report in reports:
+            print_report(report)
+    return 0 if all(r.ok for r in reports) else 1
+
+
+def cmd_service_state(args: argparse.Namespace) -> int:
+    with transaction(args) as session:
+        change = set_service_state(session, actor(), args.id, args.state_verb, args.reason)
+    if args.json:
+        _print_json(change.to_json())
+    else:
+        _print_fields(change.to_json())
+        if change.changed:
+            print("queued for the router: it follows on the next reconcile (edgebill reconcile pushes it now)")
+    return 0

@@ -1,0 +1,124 @@
+"""The daemon process: its scheduler pushes services to a router, polls counters, and follows state changes."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from daemon.config import Settings, load_settings
+from daemon.db import Router, RouterStatus, UsageSample, session_factory, upgrade
+from daemon.reconcile import set_service_state
+from daemon.runner import Daemon
+from daemon.security import SecretBox
+from daemon.services import customers, plans, routers, services
+from lab.routeros import RouterOSEmulator
+
+ROUTER_PASSWORD = "router-api-password"  # what tests/conftest.py's make_config writes
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def router() -> Iterator[RouterOSEmulator]:
+    with RouterOSEmulator(users={"edgebill": ROUTER_PASSWORD}, redial_delay=1.0, default_remote_range="100.64.0.0/24") as emu:
+        yield emu
+
+
+@pytest.fixture
+def setup(
+    router: RouterOSEmulator, engine: Engine, db_url: str, make_config: Callable[..., Path]
+) -> tuple[Settings, sessionmaker[Session], int]:
+    config = make_config(
+        database_url=db_url,
+        routers=[{"name": "core1", "kind": "mikrotik", "host": "127.0.0.1", "port": router.port, "timeout": "5s"}],
+    )
+    loaded = load_settings(config)
+    # Faster than the configuration allows, so that the test sees several runs.
+    fast = dataclasses.replace(
+        loaded.scheduler, reconcile_interval=timedelta(seconds=1), poll_interval=timedelta(seconds=1)
+    )
+    settings = dataclasses.replace(loaded, scheduler=fast)
+    upgrade(engine)
+    sessions = session_factory(engine)
+    with sessions.begin() as s:
+        routers.sync_routers(s, settings)
+        plans.add_plan(s, "test", settings, name="home-10", download="10M", upload="5M", price="30.00")
+        cust = customers.add_customer(s, "test", name="Ada Lovelace")
+        svc = services.add_service(
+            s,
+            "test",
+            SecretBox.from_file(settings.security.secret_key_file),
+            customer_id=cust.id,
+            plan_name="home-10",
+            router_name="core1",
+            started_on=date(2026, 1, 1),
+            pppoe_login="ada",
+            pppoe_password="pppoe-pw",
+        )
+    return settings, sessions, svc.id
+
+
+def secret(router: RouterOSEmulator, name: str) -> dict[str, str] | None:
+    return next((row for row in router.items("/ppp/secret") if row.get("name") == name), None)
+
+
+def test_daemon_pushes_polls_and_follows_a_suspension(
+    router: RouterOSEmulator, setup: tuple[Settings, sessionmaker[Session], int]
+) -> None:
+    settings, sessions, service_id = setup
+    daemon = Daemon(settings, sessions)
+    daemon.start()
+    try:
+        wait_for(lambda: secret(router, "ada") is not None, "the PPPoE secret on the router")
+        assert secret(router, "ada") is not None and secret(router, "ada")["profile"] == "home-10"  # type: ignore[index]
+
+        with sessions() as s:
+            core1 = s.scalars(select(Router).where(Router.name == "core1")).one()
+            assert core1.status is RouterStatus.UP and core1.last_sync_at is not None
+
+        router.advance(5)  # the subscriber's CPE dials in and moves traffic
+
+        def sampled() -> bool:
+            router.advance(1)
+            with sessions() as s:
+                return (s.scalar(select(func.count()).select_from(UsageSample)) or 0) >= 2
+
+        wait_for(sampled, "two counter readings")
+        with sessions() as s:
+            samples = s.scalars(select(UsageSample).order_by(UsageSample.id)).all()
+            assert all(sample.service_id == service_id for sample in samples)
+            assert samples[-1].bytes_in > 0 and samples[-1].delta_in is not None
+
+        with sessions.begin() as s:
+            set_service_state(s, "test", service_id, "suspend", "invoice unpaid")
+        daemon.kick()
+        wait_for(lambda: (secret(router, "ada") or {}).get("disabled") == "true", "the secret to be disabled")
+        assert daemon.next_runs().keys() >= {"reconcile", "poll", "daily"}
+    finally:
+        daemon.stop()
+    assert not daemon.scheduler.running
+
+
+def test_only_one_daemon_runs_in_a_process(setup: tuple[Settings, sessionmaker[Session], int]) -> None:
+    settings, sessions, _ = setup
+    first = Daemon(settings, sessions)
+    first.start()
+    try:
+        with pytest.raises(RuntimeError, match="already runs"):
+            Daemon(settings, sessions).start()
+    finally:
+        first.stop()

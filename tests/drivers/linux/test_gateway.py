@@ -1,0 +1,195 @@
+"""The Linux gateway driver against a real gateway: OpenSSH, the kernel's tc and nftables, traffic by iperf3.
+
+One lab gateway (network namespaces) serves the whole module; every test reconciles the state it needs first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from ipaddress import IPv4Address
+
+import pytest
+
+from drivers.base import ApplyError, CommandError
+from drivers.linux import LinuxTcDriver
+from drivers.models import Action, DesiredState, EnforcementSpec, ProfileSpec, SubscriberSpec
+from lab.linux_gw import LinuxGateway, problem
+from lab.linux_gw.gateway import PORTAL_BODY, UPSTREAM_BODY
+from policies.rates import RateLimit
+from tests.drivers import contract
+from tests.drivers.linux.params import Params
+from tests.support import require
+
+pytestmark = pytest.mark.root
+
+PLAN = RateLimit(10_000_000, 5_000_000)
+FASTER = RateLimit(20_000_000, 10_000_000)
+THROTTLE = RateLimit(1_000_000, 1_000_000)
+TOLERANCE = 0.10
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[LinuxGateway]:
+    why = problem()
+    require(not why, why)
+    with LinuxGateway.up(4) as gw:
+        yield gw
+
+
+def params_for(gw: LinuxGateway) -> Params:
+    return Params(
+        host=gw.host,
+        port=gw.port,
+        ssh_key_file=gw.key_file,
+        known_hosts_file=gw.known_hosts_file,
+        interface=gw.interface,
+        upload_ifb=gw.upload_ifb,
+        subnets=(gw.subnet,),
+    )
+
+
+@pytest.fixture(scope="module")
+def driver(lab: LinuxGateway) -> Iterator[LinuxTcDriver]:
+    with LinuxTcDriver(params_for(lab)) as drv:
+        yield drv
+
+
+def desired(
+    gw: LinuxGateway, *, first: RateLimit = PLAN, first_state: str = "active", profile: str = "10M"
+) -> DesiredState:
+    subs = [SubscriberSpec(f"svc-{i}", i, "static", "10M", PLAN, address=addr) for i, addr in enumerate(gw.subscribers)]
+    subs[0] = replace(subs[0], rate=first, state=first_state, profile=profile)  # type: ignore[arg-type]
+    profiles = (ProfileSpec("10M", PLAN), ProfileSpec("20M", FASTER), ProfileSpec("throttle", THROTTLE))
+    return DesiredState(profiles, tuple(subs), EnforcementSpec(payment_page_url=gw.payment_page_url))
+
+
+def within(measured: float, rate: int) -> bool:
+    return abs(measured - rate) <= TOLERANCE * rate
+
+
+def assert_rates(gw: LinuxGateway, addr: IPv4Address, rate: RateLimit) -> None:
+    down = gw.iperf(addr, download=True).bits_per_second
+    up = gw.iperf(addr, download=False).bits_per_second
+    assert within(down, rate.download), f"download {down / 1e6:.2f} Mbit/s, plan {rate.download / 1e6:g}"
+    assert within(up, rate.upload), f"upload {up / 1e6:.2f} Mbit/s, plan {rate.upload / 1e6:g}"
+
+
+def test_contract(driver: LinuxTcDriver, lab: LinuxGateway) -> None:
+    contract.check_signature(LinuxTcDriver)
+    contract.check_facts(driver)
+    contract.check_empty_apply_is_noop(driver)
+    contract.check_plan_is_pure(driver, desired(lab))
+    contract.check_second_apply_writes_nothing(driver, desired(lab))
+    contract.check_unowned_untouched(driver, desired(lab))
+    contract.check_counters(driver, {f"svc-{i}" for i in range(len(lab.subscribers))})
+    contract.check_counters_shape(driver)
+    contract.check_removed_subscriber_is_gone(driver, desired(lab))
+    contract.check_idempotent_reapply(driver, desired(lab, first=FASTER, profile="20M"))
+    contract.check_second_apply_writes_nothing(driver, desired(lab))
+
+
+def test_plan_rates_hold_then_a_plan_change_takes_effect(driver: LinuxTcDriver, lab: LinuxGateway) -> None:
+    addr = lab.subscribers[0]
+    contract.check_second_apply_writes_nothing(driver, desired(lab))
+    assert_rates(lab, addr, PLAN)
+
+    plan, _ = contract.reconcile(driver, desired(lab, first=FASTER, profile="20M"))
+    assert {(c.action, c.kind) for c in plan.changes} == {(Action.CHANGE, "tc/subscriber")}
+    assert len(plan.changes) == 2  # the class in each direction, nothing else
+    down = lab.iperf(addr, download=True).bits_per_second
+    assert within(down, FASTER.download), f"download {down / 1e6:.2f} Mbit/s after the change"
+
+
+def test_throttle_suspend_and_payment(driver: LinuxTcDriver, lab: LinuxGateway) -> None:
+    addr, other = lab.subscribers[0], lab.subscribers[1]
+    contract.reconcile(driver, desired(lab, first=THROTTLE, first_state="throttled", profile="throttle"))
+    down = lab.iperf(addr, download=True).bits_per_second
+    assert within(down, THROTTLE.download), f"throttled download {down / 1e6:.2f} Mbit/s"
+
+    contract.reconcile(driver, desired(lab, first_state="suspended"))
+    assert driver.plan(desired(lab, first_state="suspended"), driver.read_state()).empty
+    # Web browsing lands on the payment page, the portal itself answers, anything else is dropped.
+    assert lab.http_get(addr, lab.upstream_url) == PORTAL_BODY + "\n"
+    assert lab.http_get(addr, lab.payment_page_url) == PORTAL_BODY + "\n"
+    assert not lab.can_connect(addr, lab.upstream_address, 5201)
+    # Others are untouched.
+    assert lab.http_get(other, lab.upstream_url) == UPSTREAM_BODY + "\n"
+
+    contract.reconcile(driver, desired(lab))
+    assert lab.http_get(addr, lab.upstream_url) == UPSTREAM_BODY + "\n"
+    assert_rates(lab, addr, PLAN)
+
+
+def test_manual_edits_are_detected_and_repaired(driver: LinuxTcDriver, lab: LinuxGateway) -> None:
+    want = desired(lab)
+    contract.reconcile(driver, want)
+    lab.gateway(
+        "sh",
+        "-c",
+        "tc class change dev sub0 parent 1001: classid 1001:c htb rate 1mbit ceil 1mbit quantum 1514; "
+        "tc filter del dev ifb0 parent 1001: prio 1 handle 2:b:1 protocol ip u32; "
+        "nft delete element inet edgebill subscribers '{ 100.64.1.11 }'; "
+        "nft flush chain inet edgebill prerouting",
+    )
+    plan = driver.plan(want, driver.read_state())
+    got = {(c.kind, c.key, tuple(sorted(c.fields))) for c in plan.changes}
+    assert ("tc/subscriber", "down|1001:c", ("class",)) in got
+    assert ("tc/subscriber", "up|1001:c", ("match",)) in got
+    assert ("nft/subscriber", "100.64.1.11", ("key",)) in got
+    assert any(kind == "nft/table" for kind, _, _ in got)
+    driver.apply(plan)
+    assert driver.plan(want, driver.read_state()).empty
+    assert lab.http_get(lab.subscribers[0], lab.upstream_url) == UPSTREAM_BODY + "\n"
+
+
+def test_a_wiped_gateway_is_rebuilt_and_counters_start_a_new_epoch(driver: LinuxTcDriver, lab: LinuxGateway) -> None:
+    want = desired(lab)
+    contract.reconcile(driver, want)
+    lab.iperf(lab.subscribers[0], download=True, seconds=1, omit=0)
+    before = {s.key: s for s in driver.counters()}
+    assert before["svc-0"].bytes_out > 100_000
+    assert before["svc-0"].bytes_in > 0
+    again = {s.key: s for s in driver.counters()}
+    assert again["svc-0"].epoch == before["svc-0"].epoch
+    assert again["svc-0"].bytes_out >= before["svc-0"].bytes_out
+
+    # What a reboot leaves: no qdiscs, no ifb, no nftables table.
+    lab.gateway(
+        "sh",
+        "-c",
+        "tc qdisc del dev sub0 root; tc qdisc del dev sub0 ingress; ip link del dev ifb0; "
+        "nft delete table inet edgebill",
+    )
+    assert driver.counters() == ()
+    plan, _ = contract.reconcile(driver, want)
+    assert {c.action for c in plan.changes} == {Action.ADD}
+    assert driver.plan(want, driver.read_state()).empty
+    after = {s.key: s for s in driver.counters()}
+    assert after["svc-0"].epoch != before["svc-0"].epoch
+    assert after["svc-0"].bytes_out < before["svc-0"].bytes_out
+
+
+def test_a_qdisc_someone_else_installed_is_reported_and_left_alone(lab: LinuxGateway) -> None:
+    lab.gateway("tc", "qdisc", "replace", "dev", "up0", "root", "handle", "1:", "htb", "default", "10")
+    try:
+        other = replace(params_for(lab), interface="up0", upload_ifb=None)
+        with LinuxTcDriver(other) as drv:
+            plan = drv.plan(desired(lab), drv.read_state())
+            assert [(c.kind, c.key) for c in plan.conflicts] == [("tc/qdisc", "up0|root")]
+            assert not any(c.kind.startswith("tc/") for c in plan.changes)
+    finally:
+        lab.gateway("tc", "qdisc", "del", "dev", "up0", "root")
+
+
+def test_a_failed_write_names_the_change_and_what_was_applied(lab: LinuxGateway) -> None:
+    missing = replace(params_for(lab), interface="nosuch0", upload_ifb=None)
+    with LinuxTcDriver(missing) as drv:
+        plan = drv.plan(desired(lab), drv.read_state())
+        with pytest.raises(ApplyError) as info:
+            drv.apply(plan)
+    err = info.value
+    assert err.failed.kind == "tc/qdisc" and err.failed.key == "nosuch0|root"
+    assert isinstance(err.cause, CommandError)
+    assert "nosuch0" in str(err) or "Cannot find device" in str(err)
+    assert all(c.kind != "nft/table" for c in err.applied)

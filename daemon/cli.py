@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import getpass
 import json
 import logging
@@ -21,7 +22,7 @@ import os
 import secrets
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -232,26 +233,15 @@ def cmd_router_check(args: argparse.Namespace) -> int:
     targets = [settings.router(args.name)] if args.name else list(settings.routers)
     if not targets:
         raise CliError("no routers are configured")
-    check_router: Callable[[Settings, str], Any] | None = getattr(routers, "check_router", None)
-    if check_router is not None:
-        results = [check_router(settings, target.name) for target in targets]
-        if args.json:
-            _print_json([r.to_json() if hasattr(r, "to_json") else str(r) for r in results])
-        else:
-            for result in results:
-                print(result)
-        return 0 if all(getattr(r, "ok", True) for r in results) else 1
-    probes = [(target, routers.probe_tcp(target.host, target.port, args.timeout)) for target in targets]
+    if args.timeout is not None:
+        targets = [dataclasses.replace(t, timeout=timedelta(seconds=args.timeout)) for t in targets]
+    results = [routers.check_router(target) for target in targets]
     if args.json:
-        _print_json([{"name": target.name, "kind": target.kind, **probe.to_json()} for target, probe in probes])
+        _print_json([r.to_json() for r in results])
     else:
-        for target, probe in probes:
-            verdict = "reachable" if probe.reachable else "UNREACHABLE"
-            print(
-                f"{target.name} ({target.kind}) {probe.host}:{probe.port}: TCP {verdict}: {probe.detail} "
-                f"({probe.elapsed_ms:.0f} ms)"
-            )
-    return 0 if all(probe.reachable for _, probe in probes) else 1
+        for result in results:
+            print(result)
+    return 0 if all(r.ok for r in results) else 1
 
 
 # -- plans ----------------------------------------------------------------------------------------------------
@@ -656,6 +646,8 @@ def _group(
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``edgebill`` argument parser; each command sets ``handler`` and ``needs_settings``."""
+    from daemon import reconcile_cli  # it builds on the helpers of this module
+
     parser = argparse.ArgumentParser(prog=PROG, description="ISP edge billing and provisioning.")
     parser.add_argument(
         "--config",
@@ -683,7 +675,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="include retired routers")
     p = _command(group, "check", cmd_router_check, "check that routers can be reached", json_flag=True)
     p.add_argument("name", nargs="?", metavar="NAME", help="one router (default: all)")
-    p.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS", help="connect timeout (default 5)")
+    p.add_argument("--timeout", type=float, metavar="SECONDS", help="override the router's configured timeout")
 
     group = _group(sub, "plan", "service plans")
     p = _command(group, "add", cmd_plan_add, "add a plan", json_flag=True)
@@ -745,6 +737,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(group, "set-plan", cmd_service_set_plan, "move a service to another plan", json_flag=True)
     p.add_argument("id", type=_positive_int, metavar="ID")
     p.add_argument("--plan", required=True, metavar="NAME")
+    reconcile_cli.register_service_commands(group)
 
     group = _group(sub, "payment", "payments")
     p = _command(group, "add", cmd_payment_add, "record a payment", json_flag=True)
@@ -782,6 +775,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(group, "revoke", cmd_token_revoke, "revoke an API token")
     p.add_argument("id", type=_positive_int, metavar="ID")
 
+    reconcile_cli.register(sub)
     process_cli.register(sub)  # run, web, demo, lab: the long-running commands
     return parser
 

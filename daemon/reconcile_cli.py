@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from daemon.cli import CliError, _command, _engine, _print_fields, _print_json, _positive_int, actor, transaction
+from daemon.cli import CliError, _command, _engine, _positive_int, _print_fields, _print_json, actor, transaction
 from daemon.config import ConfigError, Settings
 from daemon.db import session_factory
 from daemon.reconcile import ReconcileReport, reconcile_all, reconcile_router, set_service_state

@@ -80,9 +80,7 @@ class Daemon:
         self.poller = Poller(settings, sessions)
         #: Steps of the daily run, in order; billing and dunning register here.
         self.daily_steps: list[tuple[str, Callable[[], object]]] = []
-        self.scheduler = BackgroundScheduler(
-            job_defaults=JOB_DEFAULTS, timezone=settings.billing.timezone, daemon=True
-        )
+        self.scheduler = BackgroundScheduler(job_defaults=JOB_DEFAULTS, timezone=settings.billing.timezone, daemon=True)
         self.scheduler.add_listener(self._on_error, EVENT_JOB_ERROR)
         self._stopped = threading.Event()
 
@@ -129,8 +127,11 @@ class Daemon:
         _current = self
         self.schedule()
         self.scheduler.start()
-        log.info("daemon started: %d router(s), reconcile every %s", len(self.settings.routers),
-                 self.settings.scheduler.reconcile_interval)
+        log.info(
+            "daemon started: %d router(s), reconcile every %s",
+            len(self.settings.routers),
+            self.settings.scheduler.reconcile_interval,
+        )
 
     def stop(self) -> None:
         global _current

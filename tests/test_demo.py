@@ -67,8 +67,9 @@ class Demo:
                 self.proc.kill()
                 self.proc.wait()
                 pytest.fail("the demo did not stop within 30 s of Ctrl-C")
-        if self.proc.stdout is not None:
+        if self.proc.stdout is not None and not self.proc.stdout.closed:
             self.output.extend(self.proc.stdout.readlines())
+            self.proc.stdout.close()
         return self.proc.returncode
 
 

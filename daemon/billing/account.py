@@ -14,16 +14,16 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, and_, or_, select
 from sqlalchemy.orm import Session
 
-from daemon.billing.common import today
+from daemon.billing.common import DUNNING_PREFIX, FAIR_USE_PREFIX, PREPAID_PREFIX, today
 from daemon.billing.dunning import CustomerDunning, refresh_states
 from daemon.billing.mail import Mailer, Templates
 from daemon.billing.run import bill_customer
 from daemon.config import Settings
 from daemon.db import session_factory
-from daemon.db.models import Customer
+from daemon.db.models import Customer, Invoice, InvoiceStatus, OverQuota, Plan, Service, ServiceState
 from daemon.services.errors import ServiceError
 from policies.dunning import DunningError
 from policies.periods import PeriodError
@@ -68,6 +68,33 @@ class DunningRunResult:
         }
 
 
+def _needing_attention(session: Session, customer_ids: list[int]) -> list[int]:
+    """The customers among ``customer_ids`` dunning can have something to do for: an open invoice, a service
+    in a state billing set (to release or re-check), a prepaid plan (renewal) or a throttling quota."""
+    prefixes = (PREPAID_PREFIX, DUNNING_PREFIX, FAIR_USE_PREFIX)
+    owned = or_(*(Service.state_reason.startswith(prefix) for prefix in prefixes))
+    quota_throttle = and_(Plan.quota_bytes.is_not(None), Plan.over_quota == OverQuota.THROTTLE)
+    found = set(
+        session.scalars(
+            select(Invoice.customer_id).where(
+                Invoice.customer_id.in_(customer_ids), Invoice.status == InvoiceStatus.OPEN
+            )
+        )
+    )
+    found.update(
+        session.scalars(
+            select(Service.customer_id)
+            .join(Plan, Plan.id == Service.plan_id)
+            .where(
+                Service.customer_id.in_(customer_ids),
+                Service.state != ServiceState.TERMINATED,
+                or_(owned, Plan.prepaid.is_(True), quota_throttle),
+            )
+        )
+    )
+    return [customer_id for customer_id in customer_ids if customer_id in found]
+
+
 def run_dunning(
     engine: Engine,
     settings: Settings,
@@ -79,8 +106,9 @@ def run_dunning(
     batch_size: int = 200,
 ) -> DunningRunResult:
     """Evaluate every customer on ``as_of`` (default today): renew covered prepaid services, apply dunning,
-    send the steps' e-mails. Each batch of customers is one transaction; a customer that fails is reported
-    and skipped."""
+    send the steps' e-mails. Only customers with an open invoice, a service in a state billing set, a prepaid
+    plan or a throttling quota are looked at. Each batch of customers is one transaction; a customer that
+    fails is reported and skipped."""
     day = today(settings.billing, as_of)
     factory = session_factory(engine)
     results: list[CustomerDunning] = []
@@ -93,6 +121,8 @@ def run_dunning(
             )
             if not ids:
                 break
+            last = ids[-1]
+            ids = _needing_attention(session, ids)
             for customer_id in ids:
                 try:
                     with session.begin_nested():
@@ -111,6 +141,5 @@ def run_dunning(
                     errors.append((customer_id, str(exc)))
                     continue
                 results.append(result)
-            last = ids[-1]
     log.info("dunning run %s: %s customers, %s errors", day, len(results), len(errors))
     return DunningRunResult(day, tuple(results), tuple(errors))

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, Final
 
 from sqlalchemy import select
@@ -45,6 +45,7 @@ from daemon.config import Settings
 from daemon.db.models import AuditEntry, Customer, Service, ServiceState
 from daemon.services import audit
 from policies.dunning import AccountStanding, DunningDecision, evaluate
+from policies.periods import Period
 from policies.plans import format_quota
 
 __all__ = ["NEVER_SUSPEND", "CustomerDunning", "ServiceChange", "refresh_states"]
@@ -117,7 +118,8 @@ def _fair_use(session: Session, settings: Settings, service: Service, day: date)
     if plan.quota_bytes is None or plan.over_quota != "throttle":
         return None
     period = schedule_for(settings.billing, service, plan).containing(day)
-    used = period_usage(session, settings.billing, service.id, period)
+    so_far = Period(period.start, min(period.end, day + timedelta(days=1)))  # samples up to the end of ``day``
+    used = period_usage(session, settings.billing, service.id, so_far)
     if used <= plan.quota_bytes:
         return None
     reason = f"{FAIR_USE_PREFIX} {format_quota(used)} used of the {format_quota(plan.quota_bytes)} quota in {period}"

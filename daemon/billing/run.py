@@ -28,21 +28,23 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from daemon.billing.common import PREPAID_PREFIX, plan_spec, schedule_for, today
-from daemon.billing.documents import DraftLine, issue_invoice, lock_customer, settle
+from daemon.billing.documents import DraftLine, issue_invoice, issue_invoices, lock_customer, settle
 from daemon.billing.dunning import refresh_states
 from daemon.billing.usage import Coverage, load_coverage, period_usage
 from daemon.config import BillingSettings, Settings
 from daemon.db import session_factory
 from daemon.db.models import (
+    Customer,
+    LedgerEntry,
     Plan,
     Service,
     ServiceState,
@@ -240,6 +242,36 @@ def _gross(lines: Sequence[ChargeLine], zero: Money) -> Money:
     return total
 
 
+def _plan_customer(
+    session: Session,
+    billing: BillingSettings,
+    services: Sequence[Service],
+    coverage: dict[int, Coverage],
+    as_of: date,
+    *,
+    prepaid_only: bool,
+) -> tuple[list[DraftLine], list[tuple[int, list[ChargeLine]]]]:
+    """The customer's due charges: lines to invoice now, and prepaid periods (per service) that need credit."""
+    cur = billing.currency
+    postpaid: list[DraftLine] = []
+    prepaid: list[tuple[int, list[ChargeLine]]] = []
+    for service in services:
+        if service.started_on > as_of:
+            continue
+        plan = plan_spec(service.plan)
+        if plan.currency != cur:
+            raise ServiceError(
+                f"service {service.id} is on plan {plan.name!r} priced in {plan.currency.code}, "
+                f"this installation bills in {cur.code}"
+            )
+        charges = _service_charges(
+            session, billing, service, plan, coverage[service.id], as_of, prepaid_only=prepaid_only
+        )
+        postpaid.extend(DraftLine(service.id, line) for line in charges.postpaid)
+        prepaid.extend((service.id, lines) for lines in charges.prepaid)
+    return postpaid, prepaid
+
+
 def bill_customer(
     session: Session,
     settings: Settings,
@@ -268,22 +300,7 @@ def bill_customer(
         )
     if coverage is None:
         coverage = load_coverage(session, [s.id for s in services])
-    postpaid: list[DraftLine] = []
-    prepaid: list[tuple[int, list[ChargeLine]]] = []
-    for service in services:
-        if service.started_on > as_of:
-            continue
-        plan = plan_spec(service.plan)
-        if plan.currency != cur:
-            raise ServiceError(
-                f"service {service.id} is on plan {plan.name!r} priced in {plan.currency.code}, "
-                f"this installation bills in {cur.code}"
-            )
-        charges = _service_charges(
-            session, billing, service, plan, coverage[service.id], as_of, prepaid_only=prepaid_only
-        )
-        postpaid.extend(DraftLine(service.id, line) for line in charges.postpaid)
-        prepaid.extend((service.id, lines) for lines in charges.prepaid)
+    postpaid, prepaid = _plan_customer(session, billing, services, coverage, as_of, prepaid_only=prepaid_only)
     lapsed: list[int] = []
     renewed: list[DraftLine] = []
     if prepaid:
@@ -313,22 +330,44 @@ def bill_customer(
     )
 
 
-def _customer_batches(session: Session, as_of: date, batch_size: int) -> Iterable[list[int]]:
-    last = 0
-    while True:
-        ids = list(
-            session.scalars(
-                select(Service.customer_id)
-                .where(Service.customer_id > last, Service.started_on <= as_of)
-                .group_by(Service.customer_id)
-                .order_by(Service.customer_id)
-                .limit(batch_size)
-            )
+def _lock_customers(session: Session, customer_ids: Sequence[int]) -> None:
+    """Lock the batch's customers (PostgreSQL; SQLite transactions hold the write lock), in id order."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            select(Customer.id).where(Customer.id.in_(customer_ids)).order_by(Customer.id).with_for_update()
+        ).all()
+
+
+def _issue_bulk(
+    session: Session, settings: Settings, bulk: Sequence[tuple[int, list[DraftLine]]], day: date
+) -> list[CustomerBill]:
+    """Invoice postpaid customers all at once, then allocate for those who had money on account."""
+    if not bulk:
+        return []
+    cur = settings.billing.currency
+    ids = [customer_id for customer_id, _ in bulk]
+    had_credit = set(
+        session.scalars(
+            select(LedgerEntry.customer_id)
+            .where(LedgerEntry.customer_id.in_(ids), LedgerEntry.currency == cur.code)
+            .group_by(LedgerEntry.customer_id)
+            .having(func.sum(LedgerEntry.amount_minor) < 0)
         )
-        if not ids:
-            return
-        yield ids
-        last = ids[-1]
+    )
+    issued = issue_invoices(session, settings.billing, bulk, day)
+    for customer_id in had_credit:
+        settle(session, customer_id, cur)
+    return [CustomerBill(i.customer_id, i.invoice_id, i.number, i.total, i.lines, ()) for i in issued]
+
+
+def _customer_batches(session: Session, as_of: date, batch_size: int) -> list[list[int]]:
+    """The customers with services started by ``as_of``, in id order, cut into batches."""
+    ids = list(
+        session.scalars(
+            select(Service.customer_id).where(Service.started_on <= as_of).distinct().order_by(Service.customer_id)
+        )
+    )
+    return [ids[start : start + batch_size] for start in range(0, len(ids), max(1, batch_size))]
 
 
 def run_billing(
@@ -353,7 +392,7 @@ def run_billing(
     errors: list[tuple[int, str]] = []
     seen = 0
     with factory() as reader:
-        batches = list(_customer_batches(reader, day, batch_size))
+        batches = _customer_batches(reader, day, batch_size)
     for batch in batches:
         with factory.begin() as session:
             rows = list(
@@ -364,26 +403,38 @@ def run_billing(
                 )
             )
             plan_ids = {row.plan_id for row in rows}
-            {p.id: p for p in session.scalars(select(Plan).where(Plan.id.in_(plan_ids)))}  # warm the identity map
+            # Held for the batch, so each service's plan resolves from the identity map without a query.
+            plans_by_id = {p.id: p for p in session.scalars(select(Plan).where(Plan.id.in_(plan_ids)))}
             coverage = load_coverage(session, [row.id for row in rows])
             by_customer: dict[int, list[Service]] = defaultdict(list)
             for row in rows:
                 by_customer[row.customer_id].append(row)
+            _lock_customers(session, batch)
+            log.debug("billing batch of %s customers, %s plans", len(batch), len(plans_by_id))
+            bulk: list[tuple[int, list[DraftLine]]] = []
             for customer_id in batch:
                 seen += 1
+                services = by_customer[customer_id]
                 try:
-                    with session.begin_nested():
-                        bill = bill_customer(
-                            session, settings, customer_id, day, services=by_customer[customer_id], coverage=coverage
+                    if any(row.plan.prepaid for row in services):
+                        with session.begin_nested():
+                            bill = bill_customer(
+                                session, settings, customer_id, day, services=services, coverage=coverage
+                            )
+                            if apply_states:
+                                refresh_states(session, settings, customer_id, day, actor=actor, send_mail=False)
+                        if bill.invoice_id is not None:
+                            bills.append(bill)
+                        lapsed.extend(bill.lapsed_services)
+                    else:
+                        drafts, _ = _plan_customer(
+                            session, settings.billing, services, coverage, day, prepaid_only=False
                         )
-                        if apply_states:
-                            refresh_states(session, settings, customer_id, day, actor=actor, send_mail=False)
+                        if drafts:
+                            bulk.append((customer_id, drafts))
                 except (ServiceError, PeriodError, ProrationError, ValueError) as exc:
                     log.error("billing run %s: customer %s skipped: %s", day, customer_id, exc)
                     errors.append((customer_id, str(exc)))
-                    continue
-                if bill.invoice_id is not None:
-                    bills.append(bill)
-                lapsed.extend(bill.lapsed_services)
+            bills.extend(_issue_bulk(session, settings, bulk, day))
     log.info("billing run %s: %s customers, %s invoices, %s errors", day, seen, len(bills), len(errors))
     return BillingRunResult(day, seen, tuple(bills), tuple(lapsed), tuple(errors))

@@ -1,14 +1,14 @@
 """Routers: the ``routers`` table mirrors the configuration file; history is never deleted.
 
 :func:`sync_routers` adds routers new in the configuration, updates changed ones and marks the ones that left
-it retired (their services and history stay). :func:`probe_tcp` tells whether a router's management port
-accepts connections, for ``edgebill router check`` until a driver-level check is available.
+it retired (their services and history stay). :func:`check_router` logs in with the router's
+driver and reads its facts, for ``edgebill router check``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,17 +21,18 @@ from sqlalchemy.orm import Session
 from daemon.db.models import Router, RouterKind, RouterStatus, utcnow
 from daemon.services import audit
 from daemon.services.errors import Conflict, NotFound
+from drivers.base import RouterParams
 
 __all__ = [
+    "RouterCheck",
     "RouterConfig",
     "RouterRecord",
     "RoutersConfig",
     "SyncResult",
-    "TcpProbe",
+    "check_router",
     "get_router",
     "list_routers",
     "load_router",
-    "probe_tcp",
     "sync_routers",
 ]
 
@@ -227,37 +228,64 @@ def list_routers(session: Session, *, include_retired: bool = False) -> list[Rou
 
 
 @dataclass(frozen=True)
-class TcpProbe:
-    """The outcome of one TCP connection attempt to a router's management port."""
+class RouterCheck:
+    """The outcome of logging in to a router with its driver and reading its facts."""
 
+    name: str
+    kind: str
     host: str
     port: int
-    reachable: bool
-    detail: str
+    ok: bool
     elapsed_ms: float
+    identity: str | None = None
+    version: str | None = None
+    uptime_seconds: int | None = None
+    error: str | None = None
+    retryable: bool = False
 
     def to_json(self) -> JsonDict:
         return {
+            "name": self.name,
+            "kind": self.kind,
             "host": self.host,
             "port": self.port,
-            "reachable": self.reachable,
-            "detail": self.detail,
+            "ok": self.ok,
+            "identity": self.identity,
+            "version": self.version,
+            "uptime_seconds": self.uptime_seconds,
+            "error": self.error,
+            "retryable": self.retryable,
             "elapsed_ms": round(self.elapsed_ms, 1),
         }
 
+    def __str__(self) -> str:
+        where = f"{self.name} ({self.kind}) {self.host}:{self.port}"
+        if self.ok:
+            facts = f"{self.identity}, version {self.version}, up {self.uptime_seconds}s"
+            return f"{where}: ok: {facts} ({self.elapsed_ms:.0f} ms)"
+        hint = "try again later" if self.retryable else "check the configuration"
+        return f"{where}: FAILED: {self.error} ({hint})"
 
-def probe_tcp(host: str, port: int, timeout: float = 5.0) -> TcpProbe:
-    """Open (and close) a TCP connection to ``host:port``; never raises for network errors."""
+
+def check_router(params: RouterParams) -> RouterCheck:
+    """Connect and log in with the router's driver, read its facts; never raises for router errors."""
+    import drivers
+    from drivers.base import DriverError
+
     started = time.monotonic()
+    base = RouterCheck(params.name, params.kind, params.host, params.port, ok=False, elapsed_ms=0.0)
     try:
-        with socket.create_connection((host, port), timeout=timeout):
-            pass
-    except TimeoutError:
-        detail, ok = f"no answer within {timeout:g}s", False
-    except socket.gaierror as exc:
-        detail, ok = f"cannot resolve host: {exc.strerror}", False
-    except OSError as exc:
-        detail, ok = exc.strerror or str(exc), False
-    else:
-        detail, ok = "port open", True
-    return TcpProbe(host, port, ok, detail, (time.monotonic() - started) * 1000)
+        with drivers.create(params) as router:
+            facts = router.facts()
+    except DriverError as exc:
+        elapsed = (time.monotonic() - started) * 1000
+        return dataclasses.replace(base, elapsed_ms=elapsed, error=str(exc), retryable=exc.retryable)
+    elapsed = (time.monotonic() - started) * 1000
+    return dataclasses.replace(
+        base,
+        ok=True,
+        elapsed_ms=elapsed,
+        identity=facts.identity,
+        version=facts.version,
+        uptime_seconds=facts.uptime_seconds,
+    )

@@ -40,7 +40,7 @@ from drivers.linux.readback import (
     parse_classes,
     sections,
 )
-from drivers.linux.ssh import Output, SshSession, SshTarget
+from drivers.linux.ssh import COMPRESSED_SH, Output, SshSession, SshTarget, text_of
 from drivers.models import (
     Action,
     ApplyResult,
@@ -143,25 +143,26 @@ class LinuxTcDriver:
 
     def _read_script(self) -> str:
         d = self.devices
-        lines = ["echo @@boot", "cat /proc/sys/kernel/random/boot_id"]
+        parts: list[tuple[str, str]] = [("boot", "cat /proc/sys/kernel/random/boot_id")]
         if d.ifb is not None:
-            lines += ["echo @@link", f"ip -j -d link show dev {d.ifb} 2>/dev/null || echo '[]'"]
-            lines += ["echo @@ingress", f"tc -j filter show dev {d.interface} parent ffff: 2>/dev/null || echo '[]'"]
-        for direction, dev in d.directions():
-            lines += [
-                f"echo '@@qdisc {direction}'",
-                f"tc -j qdisc show dev {dev} 2>/dev/null || echo '[]'",
-                f"echo '@@class {direction}'",
-                f"tc -s -d class show dev {dev} 2>/dev/null",
-                f'P=$(tc qdisc show dev {dev} 2>/dev/null | awk \'$2 == "htb" && $4 == "parent" && '
-                f'index($5, "eb:") == 1 {{ print $3 }}\')',
-                f"echo '@@filter {direction}'",
-                "echo $P",
-                f"{{ echo 'filter show dev {dev} parent eb:'; "
-                f'for p in $P; do echo "filter show dev {dev} parent $p"; done; }} | tc -j -batch - 2>/dev/null',
+            parts += [
+                ("link", f"ip -j -d link show dev {d.ifb} 2>/dev/null || echo '[]'"),
+                ("ingress", f"tc -j filter show dev {d.interface} parent ffff: 2>/dev/null || echo '[]'"),
             ]
-        lines += ["echo @@nft", f"nft -j list table {NFT_FAMILY} {NFT_TABLE} 2>/dev/null || echo '{_EMPTY_NFT}'"]
-        return "\n".join(lines) + "\n"
+        for direction, dev in d.directions():
+            parts += [
+                (f"qdisc {direction}", f"tc -j qdisc show dev {dev} 2>/dev/null || echo '[]'"),
+                (f"class {direction}", f"tc -d class show dev {dev} 2>/dev/null"),
+                (
+                    f"filter {direction}",
+                    f'P=$(tc qdisc show dev {dev} 2>/dev/null | awk \'$2 == "htb" && $4 == "parent" && '
+                    f'index($5, "eb:") == 1 {{ print $3 }}\'); echo $P; '
+                    f"{{ echo 'filter show dev {dev} parent eb:'; "
+                    f'for p in $P; do echo "filter show dev {dev} parent $p"; done; }} | tc -j -batch - 2>/dev/null',
+                ),
+            ]
+        parts.append(("nft", f"nft -j list table {NFT_FAMILY} {NFT_TABLE} 2>/dev/null || echo '{_EMPTY_NFT}'"))
+        return parallel_script(parts)
 
     def read_state(self) -> tuple[Resource, ...]:
         """Every entry edgebill manages on the gateway, normalised as :func:`drivers.linux.layout.render` does.
@@ -171,8 +172,7 @@ class LinuxTcDriver:
         ``nft/subscriber`` (address -> subscriber key) and ``nft/suspended`` (address). A root qdisc that
         edgebill did not create is returned with ``owned=False`` and nothing below it is read.
         """
-        out = self._run("sh -s", self._read_script())
-        parts = sections(out.stdout)
+        parts = sections(text_of(self._run(COMPRESSED_SH, self._read_script())))
         resources: list[Resource] = []
         d = self.devices
         if d.ifb is not None:
@@ -331,21 +331,18 @@ class LinuxTcDriver:
         change when the class or the device is recreated.
         """
         d = self.devices
-        lines = ["echo @@boot", "cat /proc/sys/kernel/random/boot_id"]
+        reads: list[tuple[str, str]] = [("boot", "cat /proc/sys/kernel/random/boot_id")]
         for direction, dev in d.directions():
-            lines += [
-                f"echo '@@index {direction}'",
-                f"cat /sys/class/net/{dev}/ifindex 2>/dev/null",
-                f"echo '@@class {direction}'",
-                f"tc -s class show dev {dev} 2>/dev/null",
+            reads += [
+                (f"index {direction}", f"cat /sys/class/net/{dev}/ifindex 2>/dev/null"),
+                (f"class {direction}", f"tc -s class show dev {dev} 2>/dev/null"),
             ]
-        lines += [
-            "echo @@nft",
-            f"nft -j list set {NFT_FAMILY} {NFT_TABLE} {NFT_SUBSCRIBERS} 2>/dev/null || echo '{_EMPTY_NFT}'",
-        ]
-        out = self._run("sh -s", "\n".join(lines) + "\n")
+        reads.append(
+            ("nft", f"nft -j list set {NFT_FAMILY} {NFT_TABLE} {NFT_SUBSCRIBERS} 2>/dev/null || echo '{_EMPTY_NFT}'")
+        )
+        out = self._run(COMPRESSED_SH, parallel_script(reads))
         taken = datetime.now(UTC)
-        parts = sections(out.stdout)
+        parts = sections(text_of(out))
         boot = parts.get("boot", "").strip()[:8]
         classes = {direction: parse_classes(parts.get(f"class {direction}", "")) for direction, _ in d.directions()}
         ifindex = {direction: parts.get(f"index {direction}", "").strip() for direction, _ in d.directions()}
@@ -382,6 +379,19 @@ class LinuxTcDriver:
     def disconnect(self, key: str) -> bool:
         """A static gateway has no sessions to drop: always False. New shaping applies to the next packet."""
         return False
+
+
+def parallel_script(parts: Sequence[tuple[str, str]]) -> str:
+    """A shell script running each ``(section, command)`` at once, then printing them in order after ``@@section``.
+
+    The commands read a busy gateway's tables concurrently; their output is kept in a private folder meanwhile.
+    """
+    lines = ["d=$(mktemp -d) || exit 1", "trap 'rm -rf \"$d\"' EXIT"]
+    lines += [f'( {command} ) > "$d/{i}" &' for i, (_, command) in enumerate(parts)]
+    lines.append("wait")
+    for i, (name, _) in enumerate(parts):
+        lines += [f"echo '@@{name}'", f'cat "$d/{i}"']
+    return "\n".join(lines) + "\n"
 
 
 def _first_line(text: str) -> str:

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address
 from typing import Any, Final
 
 from drivers.base import ReplyError
@@ -141,14 +142,12 @@ def _match_text(options: Mapping[str, Any]) -> str | None:
     except (KeyError, ValueError, TypeError):
         return None
     word = {16: "dst", 12: "src"}.get(off)
-    if word is None or mask == 0:
+    if word is None or not 0 < mask <= 0xFFFFFFFF:
         return None
-    prefix = bin(mask).count("1")
-    try:
-        net = IPv4Network((value, prefix))
-    except ValueError:
+    prefix = mask.bit_count()
+    if mask != (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF or value & ~mask & 0xFFFFFFFF:
         return None
-    return f"{word} {net}"
+    return f"{word} {socket.inet_ntoa(value.to_bytes(4, 'big'))}/{prefix}"
 
 
 def _hash_word(filters: Sequence[Mapping[str, Any]], ht: int, mask: str) -> str:
@@ -243,18 +242,21 @@ def device_state(
                 "match": root_matches.get(classid, "none"),
             }
             state.groups.append(Resource(KIND_GROUP, f"{direction}|{classid}", fields, ref=classid))
-    for major, filters in child_filters.items():
+    by_major: dict[int, list[TcClass]] = {}
+    for cls in state.classes.values():
+        major = int(cls.classid.partition(":")[0], 16)
+        if is_group_major(major):
+            by_major.setdefault(major, []).append(cls)
+    child_ht = hx(CHILD_HT)
+    for major, members in by_major.items():
         matches: dict[str, str] = {}
-        for f in filters:
+        for f in child_filters.get(major, ()):
             opts = f.get("options", {})
-            if opts.get("key_ht") == hx(CHILD_HT) and "flowid" in opts:
+            if opts.get("key_ht") == child_ht and "flowid" in opts:
                 text = _match_text(opts)
                 if text is not None:
                     matches[str(opts["flowid"])] = text
-        for cls in state.classes.values():
-            cmajor, _ = parse_handle(cls.classid)
-            if cmajor != major:
-                continue
+        for cls in members:
             state.subscribers.append(
                 Resource(
                     KIND_SUB,

@@ -7,6 +7,7 @@ records an unknown key there instead (and still refuses a key that changed).
 
 from __future__ import annotations
 
+import gzip
 import logging
 import secrets
 import threading
@@ -16,12 +17,26 @@ from typing import Final
 
 import paramiko
 
-from drivers.base import AuthError, CommandError, ConnectError, ConnectTimeout, DriverError
+from drivers.base import AuthError, CommandError, ConnectError, ConnectTimeout, DriverError, ReplyError
 
 log = logging.getLogger(__name__)
 
 #: Read size for the command's output streams.
 _CHUNK: Final = 1 << 16
+_GZIP_MAGIC: Final = b"\x1f\x8b"
+
+#: Runs the script on stdin and compresses what it prints when the gateway has gzip (large reads).
+COMPRESSED_SH: Final = "sh -c 'if command -v gzip >/dev/null 2>&1; then sh -s | gzip -1; else sh -s; fi'"
+
+
+def text_of(out: Output) -> str:
+    """The command's output as text, decompressed when it was sent compressed."""
+    if out.raw[:2] == _GZIP_MAGIC:
+        try:
+            return gzip.decompress(out.raw).decode("utf-8", "replace")
+        except (OSError, EOFError) as exc:
+            raise ReplyError(f"corrupt compressed output from the gateway: {exc}") from None
+    return out.stdout
 
 
 @dataclass(frozen=True)
@@ -31,6 +46,8 @@ class Output:
     status: int
     stdout: str
     stderr: str
+    #: ``stdout`` as bytes, for output that is not text (compressed).
+    raw: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -276,4 +293,6 @@ class _Shell:
         self._buf = bytearray(buf[stop + 1 :])
         err_marker = f"\n@@@EB-ERR {token}\n".encode()
         out, _, err = head.rpartition(err_marker)
-        return Output(status, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
+        if out[:2] == _GZIP_MAGIC:
+            return Output(status, "", err.decode("utf-8", "replace"), raw=bytes(out))
+        return Output(status, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"), raw=bytes(out))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from email import message_from_bytes
 from email.message import Message
 from typing import Any
@@ -19,7 +19,7 @@ from daemon.billing import receive_payment, run_billing, run_dunning
 from daemon.billing.account import DunningRunResult
 from daemon.billing.mail import Templates
 from daemon.config import Settings
-from daemon.db.models import AuditEntry, Service
+from daemon.db.models import AuditEntry, Service, UsageSample
 from daemon.reconcile import set_service_state
 from tests.billing.conftest import ACTOR, DUNNING, World
 
@@ -183,3 +183,26 @@ def test_template_folder_overrides_shipped_templates(tmp_path: Any) -> None:
         },
     )
     assert shipped.subject == "Final notice: 1.00 USD overdue, service will be restricted"
+
+
+def test_fair_use_throttles_over_quota_until_the_next_period(db: Session, world: World, settings: Settings) -> None:
+    world.plan("fup", "20.00", quota="10GB", over_quota="throttle", fair_use_download="1M", fair_use_upload="512k")
+    cid = world.customer("Gus")
+    sid = world.service(cid, "fup", date(2026, 1, 1))
+    db.add(
+        UsageSample(
+            service_id=sid,
+            taken_at=datetime(2026, 1, 10, 12, tzinfo=UTC),
+            bytes_in=0,
+            bytes_out=0,
+            delta_in=11 * 10**9,
+            delta_out=10**9,
+        )
+    )
+    dun(db, settings, date(2026, 1, 9))
+    assert state_of(db, sid)[0] == "active"
+    dun(db, settings, date(2026, 1, 15))
+    state, reason = state_of(db, sid)
+    assert state == "throttled" and reason == "fair use: 12GB used of the 10GB quota in 2026-01-01 to 2026-01-31"
+    dun(db, settings, date(2026, 2, 1))  # a new period, a new quota
+    assert state_of(db, sid)[0] == "active"

@@ -516,24 +516,32 @@ def test_keygen_writes_private_keys_and_never_overwrites(tmp_path: Path, capsys:
     assert len(web.read_text().strip()) == 64
 
 
-def test_router_check_reports_tcp_reachability(make_config: MakeConfig, capsys: pytest.CaptureFixture[str]) -> None:
-    with socket.socket() as listener, socket.socket() as closed:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
+def test_router_check_logs_in_and_reports_facts(make_config: MakeConfig, capsys: pytest.CaptureFixture[str]) -> None:
+    from lab.routeros import RouterOSEmulator
+
+    with (
+        RouterOSEmulator(users={"edgebill": "router-api-password"}, identity="core-north") as good,
+        RouterOSEmulator(users={"edgebill": "another-password"}) as wrong_password,
+        socket.socket() as closed,
+    ):
         closed.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
-        open_port, closed_port = listener.getsockname()[1], closed.getsockname()[1]
         config = make_config(
             routers=[
-                {"name": "up1", "kind": "mikrotik", "host": "127.0.0.1", "port": open_port},
-                {"name": "down1", "kind": "mikrotik", "host": "127.0.0.1", "port": closed_port},
+                {"name": "up1", "kind": "mikrotik", "host": "127.0.0.1", "port": good.port},
+                {"name": "auth1", "kind": "mikrotik", "host": "127.0.0.1", "port": wrong_password.port},
+                {"name": "down1", "kind": "mikrotik", "host": "127.0.0.1", "port": closed.getsockname()[1]},
             ]
         )
         assert main(["--config", str(config), "router", "check", "up1"]) == 0
-        assert f"up1 (mikrotik) 127.0.0.1:{open_port}: TCP reachable" in capsys.readouterr().out
-        assert main(["--config", str(config), "router", "check", "--json"]) == 1
+        out = capsys.readouterr().out
+        assert out.startswith(f"up1 (mikrotik) 127.0.0.1:{good.port}: ok: core-north, version 7.16")
+        assert main(["--config", str(config), "router", "check", "--json", "--timeout", "3"]) == 1
         results = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
-        assert results["up1"]["reachable"] is True
-        assert results["down1"]["reachable"] is False and "refused" in results["down1"]["detail"].lower()
+    assert results["up1"]["ok"] is True and results["up1"]["identity"] == "core-north"
+    assert results["auth1"]["ok"] is False and results["auth1"]["retryable"] is False
+    assert results["down1"]["ok"] is False and results["down1"]["retryable"] is True
+    assert "refused" in results["down1"]["error"].lower()
+    assert "another-password" not in json.dumps(results) and "router-api-password" not in json.dumps(results)
 
 
 def test_config_comes_from_the_environment_when_not_given(

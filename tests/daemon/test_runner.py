@@ -34,7 +34,9 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) ->
 
 @pytest.fixture
 def router() -> Iterator[RouterOSEmulator]:
-    with RouterOSEmulator(users={"edgebill": ROUTER_PASSWORD}, redial_delay=1.0, default_remote_range="100.64.0.0/24") as emu:
+    with RouterOSEmulator(
+        users={"edgebill": ROUTER_PASSWORD}, redial_delay=1.0, default_remote_range="100.64.0.0/24"
+    ) as emu:
         yield emu
 
 

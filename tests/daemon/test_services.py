@@ -75,15 +75,6 @@ def test_sync_routers_adds_updates_retires_and_brings_back(
     assert actions.count("router.retire") == 1 and actions.count("router.add") == 2
 
 
-def test_probe_tcp_never_raises() -> None:
-    probe = routers.probe_tcp("127.0.0.1", 9, timeout=1)  # discard port: nothing listens here
-    assert not probe.reachable and probe.detail
-    assert not routers.probe_tcp("no-such-host.invalid", 80, timeout=1).reachable
-
-
-# -- plans ----------------------------------------------------------------------------------------------------
-
-
 def test_plan_round_trip_with_every_option(session: Session, settings: Settings) -> None:
     plan = plans.add_plan(
         session,
@@ -437,3 +428,16 @@ def test_invoice_read_side(session: Session, world: dict[str, int]) -> None:
     assert invoices.list_invoices(session, status="paid") == []
     with pytest.raises(NotFound):
         invoices.get_invoice(session, row.id + 1)
+
+
+def test_a_lost_uniqueness_race_is_a_conflict_and_the_transaction_goes_on(session: Session) -> None:
+    from daemon.db import User, UserRole
+    from daemon.services._db import insert_unique
+
+    users.create_user(session, ACTOR, "admin", "a long password", "admin")
+    with pytest.raises(Conflict, match="taken"):
+        # what a concurrent writer that passed the same "already exists?" check would do
+        insert_unique(session, User(username="admin", password_hash="h", role=UserRole.ADMIN), "taken")
+    users.create_user(session, ACTOR, "second", "a long password", "support")
+    session.commit()
+    assert [u.username for u in users.list_users(session)] == ["admin", "second"]

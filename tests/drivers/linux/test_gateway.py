@@ -11,12 +11,15 @@ from ipaddress import IPv4Address
 
 import pytest
 
+import drivers
+from daemon.config import load_settings
 from drivers.base import ApplyError, CommandError
 from drivers.linux import LinuxTcDriver
 from drivers.models import Action, DesiredState, EnforcementSpec, ProfileSpec, SubscriberSpec
 from lab.linux_gw import LinuxGateway, problem
 from lab.linux_gw.gateway import PORTAL_BODY, UPSTREAM_BODY
 from policies.rates import RateLimit
+from tests.conftest import MakeConfig
 from tests.drivers import contract
 from tests.drivers.linux.params import Params
 from tests.support import require
@@ -193,3 +196,27 @@ def test_a_failed_write_names_the_change_and_what_was_applied(lab: LinuxGateway)
     assert isinstance(err.cause, CommandError)
     assert "nosuch0" in str(err) or "Cannot find device" in str(err)
     assert all(c.kind != "nft/table" for c in err.applied)
+
+
+def test_the_daemon_configuration_drives_the_gateway(lab: LinuxGateway, make_config: MakeConfig) -> None:
+    path = make_config(
+        routers=[
+            {
+                "name": "lab-gw",
+                "kind": "linux",
+                "host": lab.host,
+                "port": lab.port,
+                "username": "root",
+                "ssh_key_file": str(lab.key_file),
+                "known_hosts_file": str(lab.known_hosts_file),
+                "interface": lab.interface,
+                "upload_ifb": lab.upload_ifb,
+                "leaf_qdisc": "pfifo",
+                "subnets": [str(lab.subnet)],
+            }
+        ]
+    )
+    settings = load_settings(path).router("lab-gw")
+    with drivers.create(settings) as router:
+        assert isinstance(router, LinuxTcDriver)
+        contract.check_second_apply_writes_nothing(router, desired(lab))

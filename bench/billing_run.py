@@ -175,7 +175,7 @@ def bench(backend: str, services: int, batch: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--services", type=int, default=100_000)
-    parser.add_argument("--batch", type=int, default=500, help="customers per transaction")
+    parser.add_argument("--batch", type=int, default=1000, help="customers per transaction")
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     args = parser.parse_args()
     backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import shlex
 import subprocess
 import sys
@@ -176,6 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         (f"read_state of {n} subscribers", read, float("nan"), ""),
         (f"plan of {n} subscribers (pure)", plan_time, float("nan"), ""),
     ]
+    load = os.getloadavg()[0]
+    print(f"{os.cpu_count()} CPUs, 1-minute load average {load:.2f} at the end (figures scale with load)")
     print(f"{'work':48} {'edgebill':>10} {'per object':>11} {'ratio':>7}  note")
     for name, ours, base, note in rows:
         ratio = f"{base / ours:6.0f}x" if base == base else "      -"

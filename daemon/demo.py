@@ -198,7 +198,7 @@ def emulated_routers(settings: Settings, data_dir: Path) -> Iterator[None]:
                 state_file=data_dir / f"{r.name}.router.json",
                 redial_delay=5.0,
                 realtime=True,
-                default_remote_range="100.64.0.0/16",
+                default_remote_range="100.64.128.0/17",  # sessions; statics are in 100.64.0.0/24
             )
             emu.start()
             started.append(emu)

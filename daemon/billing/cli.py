@@ -35,6 +35,7 @@ from daemon.db.models import Service
 from daemon.services import audit, customers, invoices
 from daemon.services.errors import Invalid, NotFound
 from daemon.services.services import record_of
+from policies.money import total
 
 __all__ = [
     "attach",
@@ -135,11 +136,12 @@ def cmd_billing_run(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(result.to_json())
     else:
-        total = sum((bill.total.minor for bill in result.invoices if bill.total is not None), 0)
-        cur = args.settings.billing.currency
+        invoiced = total(
+            (bill.total for bill in result.invoices if bill.total is not None), args.settings.billing.currency
+        )
         print(
             f"billing run {result.as_of}: {result.customers} customers, {len(result.invoices)} invoices "
-            f"({total / 10**cur.minor_units:.{cur.minor_units}f} {cur.code}), "
+            f"({invoiced}), "
             f"{len(result.lapsed_services)} prepaid services lapsed"
         )
         for customer_id, error in result.errors:

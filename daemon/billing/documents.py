@@ -70,9 +70,6 @@ log = logging.getLogger(__name__)
 
 _CONTEXT = decimal.Context(prec=50)
 
-#: Rows per multi-row INSERT in the bulk path (well under SQLite's limit of bound parameters).
-_ROWS_PER_INSERT = 1000
-
 
 @dataclass(frozen=True)
 class DraftLine:
@@ -241,12 +238,6 @@ def _take_numbers(session: Session, series: str, count: int) -> int:
     return int(last) - count + 1
 
 
-def _insert_rows(session: Session, model: type[InvoiceLine | LedgerEntry], rows: Sequence[dict[str, object]]) -> None:
-    """Insert rows as multi-row ``INSERT ... VALUES`` statements (far fewer round trips than one per row)."""
-    for start in range(0, len(rows), _ROWS_PER_INSERT):
-        session.execute(insert(model).values(list(rows[start : start + _ROWS_PER_INSERT])))
-
-
 @dataclass(frozen=True)
 class Issued:
     """An invoice issued by :func:`issue_invoices`."""
@@ -308,10 +299,9 @@ def issue_invoices(
         for invoice_id, (_, rows) in zip(ids, work, strict=True)
         for service_id, kind, description, start, end, net, tax in rows
     ]
-    _insert_rows(session, InvoiceLine, line_rows)
-    _insert_rows(
-        session,
-        LedgerEntry,
+    session.execute(insert(InvoiceLine), line_rows)
+    session.execute(
+        insert(LedgerEntry),
         [
             {
                 "customer_id": header["customer_id"],

@@ -376,7 +376,7 @@ def run_billing(
     *,
     as_of: date | None = None,
     actor: str = "billing",
-    batch_size: int = 500,
+    batch_size: int = 1000,
     apply_states: bool = True,
 ) -> BillingRunResult:
     """Bill every customer for what is due on ``as_of`` (default: today in the billing time zone).
@@ -395,6 +395,7 @@ def run_billing(
         batches = _customer_batches(reader, day, batch_size)
     for batch in batches:
         with factory.begin() as session:
+            _lock_customers(session, batch)  # before reading what was billed, so a concurrent run waits here
             rows = list(
                 session.scalars(
                     select(Service)
@@ -409,7 +410,6 @@ def run_billing(
             by_customer: dict[int, list[Service]] = defaultdict(list)
             for row in rows:
                 by_customer[row.customer_id].append(row)
-            _lock_customers(session, batch)
             log.debug("billing batch of %s customers, %s plans", len(batch), len(plans_by_id))
             bulk: list[tuple[int, list[DraftLine]]] = []
             for customer_id in batch:

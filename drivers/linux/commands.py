@@ -134,7 +134,10 @@ class Builder:
                 if c.action in (Action.CHANGE, Action.REMOVE):
                     old_set = set_name or str((c.before or {}).get("set", ""))
                     if old_set and old_set not in deleted_sets:
-                        element_deletes.append(_element_op("delete", old_set, [{"elem": {"val": c.key}}]))
+                        # nft 1.0 has no "delete if present": adding first makes the delete always succeed.
+                        gone = [{"elem": {"val": str(IPv4Address(c.key))}}]
+                        element_deletes.append(_element_op("add", old_set, gone))
+                        element_deletes.append(_element_op("delete", old_set, gone))
                 if c.action in (Action.ADD, Action.CHANGE):
                     new_set = set_name or check_set_name(str(c.fields.get("set") or (c.before or {}).get("set")))
                     if c.kind == KIND_NFT_SUB:
@@ -369,7 +372,9 @@ class Builder:
         before = str((c.before or {}).get("set", ""))
         for old in before.split(","):
             if old and old != set_name and old != NFT_SUBSCRIBERS:
-                ops.append({"delete": {"set": {**base, "name": check_set_name(old)}}})
+                old_set = {**base, "name": check_set_name(old), "type": "ipv4_addr"}
+                ops.append({"add": {"set": old_set}})
+                ops.append({"delete": {"set": old_set}})
                 deleted.add(old)
         script.nft.extend(ops)
         return deleted

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -32,12 +33,12 @@ from drivers.linux.layout import (
     render,
 )
 from drivers.linux.readback import (
+    class_counters,
     device_state,
     ingress_resources,
     link_resource,
     nft_resources,
     one_json,
-    parse_classes,
     sections,
 )
 from drivers.linux.ssh import COMPRESSED_SH, Output, SshSession, SshTarget, text_of
@@ -63,8 +64,8 @@ _EMPTY_NFT: Final = '{"nftables": []}'
 class LinuxTcDriver:
     """A Linux gateway shaped with ``tc`` (HTB, u32, ifb) and enforced with nftables, driven over SSH.
 
-    Settings read from ``params``: ``host``, ``port``, ``username`` (``root``, or a user allowed to run ``tc``,
-    ``ip`` and ``nft`` through ``sudo -n``), ``ssh_key_file`` (or, without one, ``password()``),
+    Settings read from ``params``: ``host``, ``port``, ``username`` (``root``, or a user whose commands the
+    driver runs in a ``sudo -n sh`` shell), ``ssh_key_file`` (or, without one, ``password()``),
     ``known_hosts_file`` and ``trust_on_first_use``, ``timeout``, ``interface`` (download), ``upload_ifb``
     (upload; ``None`` shapes download only), ``leaf_qdisc`` and ``subnets`` (when given, subscribers outside
     them are refused).
@@ -117,14 +118,16 @@ class LinuxTcDriver:
     ) -> None:
         self.close()
 
-    def _run(self, argv: str, stdin: str = "", *, check: bool = True) -> Output:
-        return self._session().run(argv, stdin.encode(), check=check)
+    def _run(self, argv: str, stdin: str = "", *, check: bool = True, read: bool = False) -> Output:
+        return self._session().run(argv, stdin.encode(), check=check, idempotent=read)
 
     # --- facts ------------------------------------------------------------------------------------------
 
     def facts(self) -> RouterFacts:
         """``identity`` is the gateway's host name, ``version`` its kernel and iproute2, ``uptime_seconds``."""
-        out = self._run("sh -s", "uname -n\nuname -r\ncut -d' ' -f1 /proc/uptime\ntc -V\n").stdout.splitlines()
+        out = self._run(
+            "sh -s", "uname -n\nuname -r\ncut -d' ' -f1 /proc/uptime\ntc -V\n", read=True
+        ).stdout.splitlines()
         if len(out) < 3:
             raise ReplyError(f"unexpected facts from {self.name}: {out!r}")
         try:
@@ -172,7 +175,7 @@ class LinuxTcDriver:
         ``nft/subscriber`` (address -> subscriber key) and ``nft/suspended`` (address). A root qdisc that
         edgebill did not create is returned with ``owned=False`` and nothing below it is read.
         """
-        parts = sections(text_of(self._run(COMPRESSED_SH, self._read_script())))
+        parts = sections(text_of(self._run(COMPRESSED_SH, self._read_script(), read=True)))
         resources: list[Resource] = []
         d = self.devices
         if d.ifb is not None:
@@ -335,16 +338,16 @@ class LinuxTcDriver:
         for direction, dev in d.directions():
             reads += [
                 (f"index {direction}", f"cat /sys/class/net/{dev}/ifindex 2>/dev/null"),
-                (f"class {direction}", f"tc -s class show dev {dev} 2>/dev/null"),
+                (f"class {direction}", f"tc -s class show dev {dev} 2>/dev/null | grep -E '^class|^ Sent'"),
             ]
         reads.append(
             ("nft", f"nft -j list set {NFT_FAMILY} {NFT_TABLE} {NFT_SUBSCRIBERS} 2>/dev/null || echo '{_EMPTY_NFT}'")
         )
-        out = self._run(COMPRESSED_SH, parallel_script(reads))
+        out = self._run(COMPRESSED_SH, parallel_script(reads), read=True)
         taken = datetime.now(UTC)
         parts = sections(text_of(out))
         boot = parts.get("boot", "").strip()[:8]
-        classes = {direction: parse_classes(parts.get(f"class {direction}", "")) for direction, _ in d.directions()}
+        classes = {direction: class_counters(parts.get(f"class {direction}", "")) for direction, _ in d.directions()}
         ifindex = {direction: parts.get(f"index {direction}", "").strip() for direction, _ in d.directions()}
         keys: dict[str, str] = {}
         for item in one_json(parts.get("nft", ""), {"nftables": []}).get("nftables", []):
@@ -355,21 +358,21 @@ class LinuxTcDriver:
         samples: list[CounterSample] = []
         for addr_text, key in sorted(keys.items(), key=lambda kv: kv[1]):
             try:
-                cid = class_id(IPv4Address(addr_text))
-            except ValueError:
+                cid = class_id(IPv4Address(int.from_bytes(socket.inet_aton(addr_text), "big")))
+            except OSError:
                 continue
             down = classes.get("down", {}).get(cid)
             if down is None or not key:
                 continue
             up = classes.get("up", {}).get(cid)
-            epoch = f"{boot}.{ifindex.get('down', '')}.{down.leaf or '-'}"
+            epoch = f"{boot}.{ifindex.get('down', '')}.{down[0] or '-'}"
             if d.ifb is not None:
-                epoch += f".{ifindex.get('up', '')}.{up.leaf if up and up.leaf else '-'}"
+                epoch += f".{ifindex.get('up', '')}.{up[0] if up and up[0] else '-'}"
             samples.append(
                 CounterSample(
                     key=key,
-                    bytes_in=up.sent_bytes if up else 0,
-                    bytes_out=down.sent_bytes,
+                    bytes_in=up[1] if up else 0,
+                    bytes_out=down[1],
                     epoch=epoch,
                     taken_at=taken,
                 )

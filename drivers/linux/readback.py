@@ -15,7 +15,6 @@ from typing import Any, Final
 
 from drivers.base import ReplyError
 from drivers.linux.layout import (
-    AUTO_HANDLE_FIRST,
     CHILD_HT,
     GROUP_BASE,
     GROUP_BITS,
@@ -51,6 +50,11 @@ _CLASS = re.compile(
     r"(?: leaf (?P<leaf>[0-9a-f]+):)? prio \d+(?: quantum (?P<quantum>\d+))? rate (?P<rate>\S+) ceil (?P<ceil>\S+)"
 )
 _SENT = re.compile(r"^\s*Sent (\d+) bytes (\d+) pkt")
+#: One HTB class and its byte counter in ``tc -s class show`` text: what :func:`class_counters` needs.
+_COUNTED = re.compile(
+    r"^class htb ([0-9a-f]+:[0-9a-f]+) (?:root|parent \S+)(?: leaf ([0-9a-f]+):)? prio [^\n]*\n\s*Sent (\d+) bytes",
+    re.M,
+)
 
 
 def sections(text: str) -> dict[str, str]:
@@ -106,7 +110,7 @@ class TcClass:
 
 
 def parse_classes(text: str) -> dict[str, TcClass]:
-    """HTB classes from ``tc -s -d class show`` text, by class id."""
+    """HTB classes from ``tc [-s] [-d] class show`` text, by class id (``sent_bytes`` is 0 without ``-s``)."""
     out: dict[str, TcClass] = {}
     current: dict[str, Any] | None = None
     for line in text.splitlines():
@@ -129,6 +133,11 @@ def parse_classes(text: str) -> dict[str, TcClass]:
     if current is not None:
         out[current["classid"]] = TcClass(**current)
     return out
+
+
+def class_counters(text: str) -> dict[str, tuple[str | None, int]]:
+    """``class id -> (leaf major, bytes sent)`` from ``tc -s class show`` text (one pass, for counters)."""
+    return {m.group(1): (m.group(2), int(m.group(3))) for m in _COUNTED.finditer(text)}
 
 
 def _match_text(options: Mapping[str, Any]) -> str | None:
@@ -170,7 +179,6 @@ class DeviceState:
     root: Resource | None = None
     groups: list[Resource] = field(default_factory=list)
     subscribers: list[Resource] = field(default_factory=list)
-    leaves: dict[str, str] = field(default_factory=dict)
     classes: dict[str, TcClass] = field(default_factory=dict)
 
 
@@ -187,7 +195,7 @@ def device_state(
     *,
     child_parents: Sequence[str] = (),
 ) -> DeviceState:
-    """Resources of one device from ``tc -j qdisc show``, ``tc -s -d class show`` and the filter batch.
+    """Resources of one device from ``tc -j qdisc show``, ``tc -d class show`` and the filter batch.
 
     ``filter_text`` holds one JSON array per ``filter show``: the root qdisc's, then one per ``child_parents``.
     """
@@ -217,9 +225,6 @@ def device_state(
     for q in qdiscs:
         parent = str(q.get("parent", ""))
         qdisc_kinds[parent] = str(q.get("kind"))
-        handle = str(q.get("handle", ""))
-        if handle and parse_handle(handle)[0] >= AUTO_HANDLE_FIRST:
-            state.leaves[parent] = handle
     root_matches: dict[str, str] = {}
     for f in root_filters:
         opts = f.get("options", {})

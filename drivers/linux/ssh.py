@@ -178,11 +178,12 @@ class SshSession:
         if client is not None:
             client.close()
 
-    def run(self, argv: str, stdin: bytes = b"", *, check: bool = True) -> Output:
+    def run(self, argv: str, stdin: bytes = b"", *, check: bool = True, idempotent: bool = False) -> Output:
         """Run ``argv`` (a fixed command line) with ``stdin`` in the session's shell.
 
-        The session is opened (again) when it is not up; a session lost before the command was sent is
-        reopened once, one lost while it ran raises :class:`ConnectError`.
+        The session is opened (again) when it is not up. When it turns out to be lost while the command runs,
+        an ``idempotent`` command (a read) is run once more on a new session; any other raises
+        :class:`ConnectError`, since it may or may not have taken effect.
         """
         with self._lock:
             for attempt in (1, 2):
@@ -199,6 +200,9 @@ class SshSession:
                     out = shell.run(argv, stdin)
                 except (paramiko.SSHException, EOFError, OSError) as exc:
                     self.close()
+                    if idempotent and attempt == 1:
+                        log.info("SSH session to %s lost (%s); reconnecting", self.target.host, exc)
+                        continue
                     raise ConnectError(f"SSH session to {self.target.host} lost: {exc}") from None
                 except DriverError:
                     self.close()
@@ -246,7 +250,7 @@ class _Shell:
         token = secrets.token_hex(12)
         end = f"__EB_IN_{token}__".encode()
         if end in stdin:
-            raise ValueError("command input contains the delimiter")
+            raise CommandError("command input contains the here-document delimiter", command=argv)
         body = stdin if not stdin or stdin.endswith(b"\n") else stdin + b"\n"
         script = (
             f"{argv} <<'__EB_IN_{token}__' 2>\"$__eb_dir/err\"\n".encode()

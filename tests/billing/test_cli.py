@@ -70,7 +70,7 @@ def test_billing_payments_credit_notes_and_balance(
     run = as_json(out)
     assert code == 0 and run["invoices_issued"] == 1 and run["invoices"][0]["total"] == "34.80"
     code, out, _ = edgebill(capsys, "--config", config, "billing", "run", "--as-of", "2026-02-01")
-    assert out.startswith("billing run 2026-02-01: 1 customers, 0 invoices")
+    assert out.strip() == "billing run 2026-02-01: 1 customers, 0 invoices (0.00 USD), 0 prepaid services lapsed"
 
     code, out, _ = edgebill(capsys, "--config", config, "customer", "balance", str(cid), "--json")
     assert {k: as_json(out)[k] for k in ("customer_id", "currency", "balance")} == {
@@ -127,7 +127,7 @@ def test_void_and_broken_statement(
     ]
 
     code, out, _ = edgebill(capsys, "--config", config, "dunning", "run", "--as-of", "2026-03-01", "--json")
-    assert code == 0 and as_json(out)["customers"] == 1
+    assert code == 0 and as_json(out)["customers"] == 0  # nothing open after the void: nobody to look at
 
 
 def test_invoice_pdf_is_a_document_a_customer_can_read(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Engine, func, select
+import pytest
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from daemon.billing import BillingRunResult, receive_payment, run_billing
@@ -212,3 +215,57 @@ def test_overage_is_charged_per_started_gigabyte(db: Session, world: World, sett
     kinds = [(kind, amount) for _n, kind, _p, amount, _t in lines_of(db, fay)]
     assert kinds == [("recurring", "20.00"), ("overage", "3.00")]
     assert count(db, InvoiceLine) == 2
+
+
+CRASH_AT_THIRD_INVOICE = {
+    "sqlite": [
+        "CREATE TRIGGER crash BEFORE INSERT ON invoices WHEN NEW.number = 3 BEGIN SELECT RAISE(ABORT, 'power cut'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION crash() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.number = 3 THEN "
+        "RAISE EXCEPTION 'power cut'; END IF; RETURN NEW; END $$",
+        "CREATE TRIGGER crash BEFORE INSERT ON invoices FOR EACH ROW EXECUTE FUNCTION crash()",
+    ],
+}
+
+
+def test_a_run_that_dies_half_way_is_finished_by_the_next(db: Session, world: World, settings: Settings) -> None:
+    world.plan("home-30", "30.00")
+    people = [world.customer(f"Customer {n}") for n in range(5)]
+    for cid in people:
+        world.service(cid, "home-30", date(2026, 1, 1))
+    # The third invoice cannot be written: the run dies there, as it would on a crash or a kill.
+    for statement in CRASH_AT_THIRD_INVOICE[db.get_bind().dialect.name]:
+        db.execute(text(statement))
+    db.commit()
+    engine = db.get_bind()
+    assert isinstance(engine, Engine)
+    with pytest.raises(DBAPIError, match="power cut"):
+        run_billing(engine, settings, as_of=date(2026, 2, 1), batch_size=2)
+    assert count(db, Invoice) == 2  # the first batch was committed, the second rolled back whole
+    db.execute(
+        text("DROP TRIGGER crash ON invoices" if db.get_bind().dialect.name == "postgresql" else "DROP TRIGGER crash")
+    )
+    db.commit()
+
+    resumed = bill(db, settings, as_of=date(2026, 2, 1))
+    assert [bill.number for bill in resumed.invoices] == ["INV-000003", "INV-000004", "INV-000005"]
+    billed = db.scalars(select(Invoice.customer_id).order_by(Invoice.number)).all()
+    assert sorted(billed) == sorted(people)  # each customer exactly once, numbers without gaps
+    assert count(db, LedgerEntry) == 5
+
+
+def test_two_runs_at_once_bill_each_customer_once(db: Session, world: World, settings: Settings) -> None:
+    world.plan("home-30", "30.00")
+    people = [world.customer(f"Customer {n}") for n in range(40)]
+    for cid in people:
+        world.service(cid, "home-30", date(2026, 1, 1))
+    db.commit()
+    engine = db.get_bind()
+    assert isinstance(engine, Engine)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = [pool.submit(run_billing, engine, settings, as_of=date(2026, 2, 1), batch_size=3) for _ in range(2)]
+        results = [run.result(timeout=120) for run in runs]
+    assert sum(len(result.invoices) for result in results) == 40
+    assert sorted(db.scalars(select(Invoice.customer_id))) == sorted(people)
+    assert sorted(db.scalars(select(Invoice.number))) == list(range(1, 41))

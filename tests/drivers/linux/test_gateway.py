@@ -220,3 +220,27 @@ def test_the_daemon_configuration_drives_the_gateway(lab: LinuxGateway, make_con
     with drivers.create(settings) as router:
         assert isinstance(router, LinuxTcDriver)
         contract.check_second_apply_writes_nothing(router, desired(lab))
+
+
+def test_renaming_the_address_list_moves_suspended_addresses(driver: LinuxTcDriver, lab: LinuxGateway) -> None:
+    addr = lab.subscribers[0]
+    suspended = desired(lab, first_state="suspended")
+    contract.reconcile(driver, suspended)
+    renamed = replace(suspended, enforcement=replace(suspended.enforcement, address_list="overdue-2"))
+    plan = driver.plan(renamed, driver.read_state())
+    assert {c.kind for c in plan.changes} == {"nft/table", "nft/suspended"}
+    driver.apply(plan)
+    driver.apply(plan)  # writes are idempotent: the same change set again converges
+    assert driver.plan(renamed, driver.read_state()).empty
+    listed = lab.gateway("nft", "list", "table", "inet", "edgebill")
+    assert "edgebill-overdue" not in listed and "overdue-2" in listed
+    assert lab.http_get(addr, lab.upstream_url) == PORTAL_BODY + "\n"
+
+    # Removing a subscriber twice over is as safe.
+    fewer = replace(desired(lab), subscribers=desired(lab).subscribers[1:])
+    plan = driver.plan(fewer, driver.read_state())
+    driver.apply(plan)
+    driver.apply(plan)
+    assert driver.plan(fewer, driver.read_state()).empty
+    contract.reconcile(driver, desired(lab))
+    assert lab.http_get(addr, lab.upstream_url) == UPSTREAM_BODY + "\n"

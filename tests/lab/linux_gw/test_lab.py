@@ -90,6 +90,18 @@ def test_the_session_is_reopened_after_it_was_lost(lab: LinuxGateway) -> None:
         first = drv.facts()
         drv.close()
         assert drv.facts().identity == first.identity
+        # The gateway drops the session (sshd restarted, a reboot): the next read logs in again.
+        master = (lab.workdir / "sshd.pid").read_text(encoding="ascii").strip()
+        pids = subprocess.run(["ip", "netns", "pids", lab.gw_ns], capture_output=True, text=True, check=True)
+        sessions = [
+            pid
+            for pid in pids.stdout.split()
+            if pid != master and Path(f"/proc/{pid}/comm").read_text(encoding="ascii").strip() == "sshd"
+        ]
+        assert sessions
+        subprocess.run(["kill", *sessions], check=True)
+        assert drv.facts().identity == first.identity
+        assert drv.read_state() is not None
 
 
 def test_teardown_removes_the_namespaces() -> None:

@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}
 
+#: How often the daemon looks for queued router work made by other processes.
+PENDING_CHECK_SECONDS = 3
+
 _current: Daemon | None = None
 
 
@@ -44,15 +47,39 @@ def _daemon() -> Daemon:
 
 
 def reconcile_job(router_name: str | None = None) -> None:
+    """Reconcile one router, or all of them concurrently."""
     from daemon import reconcile
 
     d = _daemon()
-    if router_name is None:
-        reports = reconcile.reconcile_all(d.sessions, d.settings)
-    else:
-        reports = [reconcile.reconcile_router(d.sessions, d.settings, router_name)]
+    with d.reconcile_lock:
+        if router_name is None:
+            reports = reconcile.reconcile_all(d.sessions, d.settings)
+        else:
+            reports = [reconcile.reconcile_router(d.sessions, d.settings, router_name)]
     for report in reports:
         log.info("reconcile %s", report.summary())
+
+
+def pending_job() -> None:
+    """Reconcile the routers that have queued work (a plan change, a suspension, a payment's release).
+
+    Changes made by other processes (the dashboard, the CLI) reach the router within seconds this way, without
+    waiting for the full reconcile interval. When a reconcile is already running it completes the queue itself,
+    so this run steps aside.
+    """
+    from daemon import reconcile
+    from daemon.services.ops import routers_with_due_ops
+
+    d = _daemon()
+    with d.sessions() as session:
+        names = [n for n in routers_with_due_ops(session) if n in d.router_names]
+    if not names or not d.reconcile_lock.acquire(blocking=False):
+        return
+    try:
+        for name in names:
+            log.info("reconcile %s", reconcile.reconcile_router(d.sessions, d.settings, name).summary())
+    finally:
+        d.reconcile_lock.release()
 
 
 def poll_job() -> None:
@@ -78,6 +105,9 @@ class Daemon:
             sessions = session_factory(engine)
         self.sessions = sessions
         self.poller = Poller(settings, sessions)
+        self.router_names = frozenset(r.name for r in settings.routers)
+        #: Held while routers are written to, so that two runs never push to the same router at once.
+        self.reconcile_lock = threading.Lock()
         #: Steps of the daily run, in order; billing and dunning register here.
         self.daily_steps: list[tuple[str, Callable[[], object]]] = []
         self.scheduler = BackgroundScheduler(job_defaults=JOB_DEFAULTS, timezone=settings.billing.timezone, daemon=True)
@@ -97,6 +127,12 @@ class Daemon:
             id="reconcile",
             replace_existing=True,
             next_run_time=now,
+        )
+        self.scheduler.add_job(
+            pending_job,
+            IntervalTrigger(seconds=PENDING_CHECK_SECONDS),
+            id="pending",
+            replace_existing=True,
         )
         self.scheduler.add_job(
             poll_job,

@@ -42,7 +42,8 @@ def csrf_token() -> str:
 
 def check_csrf() -> None:
     sent = request.form.get("csrf", "")
-    if not hmac.compare_digest(sent, str(session.get("csrf", ""))):
+    expected = session.get("csrf")
+    if not isinstance(expected, str) or not expected or not hmac.compare_digest(sent, expected):
         abort(400, description="The form expired or was not sent by this site; reload the page and try again.")
 
 

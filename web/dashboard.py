@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, or_, select
+from werkzeug.wrappers import Response
 
 from daemon.db.models import (
     Customer,
@@ -17,17 +18,23 @@ from daemon.db.models import (
     RouterOpStatus,
     Service,
     ServiceState,
+    UserRole,
     utcnow,
 )
 from daemon.diagnosis import customer_balance, diagnose_service
+from daemon.reconcile import set_service_state
+from daemon.services import NotFound, ServiceError
 from policies.money import Money, currency
 from policies.rates import format_rate
-from web.auth import login_required
+from web.auth import check_csrf, current_user, login_required
 from web.context import db, settings
 
 bp = Blueprint("dashboard", __name__)
 
 PAGE_SIZE = 50
+
+#: What support staff may do to a service from its page (terminating is an admin's job, from the CLI).
+STAFF_ACTIONS = ("throttle", "suspend", "resume")
 
 
 def money_of(minor: int, code: str) -> Money:
@@ -160,7 +167,32 @@ def service(service_id: int) -> str:
     ops = session.scalars(
         select(RouterOp).where(RouterOp.service_id == svc.id).order_by(RouterOp.id.desc()).limit(20)
     ).all()
-    return render_template("service.html", service=svc, diagnosis=diagnosis, ops=ops)
+    return render_template("service.html", service=svc, diagnosis=diagnosis, ops=ops, actions=STAFF_ACTIONS)
+
+
+@bp.post("/services/<int:service_id>/state")
+@login_required(UserRole.SUPPORT)
+def service_state(service_id: int) -> Response:
+    """Throttle, suspend or resume a service by hand; the router follows within seconds."""
+    check_csrf()
+    action = request.form.get("action", "")
+    if action not in STAFF_ACTIONS:
+        abort(400, description=f"unknown action {action!r}")
+    user = current_user()
+    assert user is not None
+    try:
+        change = set_service_state(db(), f"web:{user.username}", service_id, action, request.form.get("reason"))
+    except NotFound:
+        db().rollback()
+        abort(404)
+    except ServiceError as exc:
+        db().rollback()
+        flash(str(exc), "error")
+    else:
+        db().commit()
+        if change.changed:
+            flash(f"Service {service_id} is now {change.after}; the router follows within seconds.", "ok")
+    return redirect(url_for("dashboard.service", service_id=service_id))
 
 
 @bp.route("/plans")

@@ -68,9 +68,10 @@ class DunningRunResult:
         }
 
 
-def _needing_attention(session: Session, customer_ids: list[int]) -> list[int]:
-    """The customers among ``customer_ids`` dunning can have something to do for: an open invoice, a service
-    in a state billing set (to release or re-check), a prepaid plan (renewal) or a throttling quota."""
+def _needing_attention(session: Session, customer_ids: list[int]) -> tuple[list[int], set[int]]:
+    """The customers among ``customer_ids`` dunning can have something to do for (an open invoice, a service
+    in a state billing set, to release or re-check, a prepaid plan to renew or a throttling quota), and those
+    of them with prepaid services."""
     prefixes = (PREPAID_PREFIX, DUNNING_PREFIX, FAIR_USE_PREFIX)
     owned = or_(*(Service.state_reason.startswith(prefix) for prefix in prefixes))
     quota_throttle = and_(Plan.quota_bytes.is_not(None), Plan.over_quota == OverQuota.THROTTLE)
@@ -81,18 +82,20 @@ def _needing_attention(session: Session, customer_ids: list[int]) -> list[int]:
             )
         )
     )
-    found.update(
-        session.scalars(
-            select(Service.customer_id)
-            .join(Plan, Plan.id == Service.plan_id)
-            .where(
-                Service.customer_id.in_(customer_ids),
-                Service.state != ServiceState.TERMINATED,
-                or_(owned, Plan.prepaid.is_(True), quota_throttle),
-            )
+    prepaid: set[int] = set()
+    for customer_id, is_prepaid in session.execute(
+        select(Service.customer_id, Plan.prepaid)
+        .join(Plan, Plan.id == Service.plan_id)
+        .where(
+            Service.customer_id.in_(customer_ids),
+            Service.state != ServiceState.TERMINATED,
+            or_(owned, Plan.prepaid.is_(True), quota_throttle),
         )
-    )
-    return [customer_id for customer_id in customer_ids if customer_id in found]
+    ):
+        found.add(customer_id)
+        if is_prepaid:
+            prepaid.add(customer_id)
+    return [customer_id for customer_id in customer_ids if customer_id in found], prepaid
 
 
 def run_dunning(
@@ -122,11 +125,12 @@ def run_dunning(
             if not ids:
                 break
             last = ids[-1]
-            ids = _needing_attention(session, ids)
+            ids, prepaid = _needing_attention(session, ids)
             for customer_id in ids:
                 try:
                     with session.begin_nested():
-                        bill_customer(session, settings, customer_id, day, prepaid_only=True)
+                        if customer_id in prepaid:
+                            bill_customer(session, settings, customer_id, day, prepaid_only=True)
                         result = refresh_states(
                             session,
                             settings,

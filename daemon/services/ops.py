@@ -152,6 +152,19 @@ def due_ops(session: Session, router_id: int, *, now: datetime | None = None) ->
     return list(session.scalars(query))
 
 
+def routers_with_due_ops(session: Session, *, now: datetime | None = None) -> list[str]:
+    """Names of the routers that have pending operations whose ``not_before`` has passed."""
+    moment = now or utcnow()
+    query = (
+        select(Router.name)
+        .join(RouterOp, RouterOp.router_id == Router.id)
+        .where(RouterOp.status == RouterOpStatus.PENDING, RouterOp.not_before <= moment)
+        .distinct()
+        .order_by(Router.name)
+    )
+    return list(session.scalars(query))
+
+
 def _get(session: Session, op_id: int) -> RouterOp:
     row = session.get(RouterOp, op_id)
     if row is None:

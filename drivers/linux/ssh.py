@@ -156,7 +156,11 @@ class SshSession:
         except paramiko.SSHException as exc:
             client.close()
             if "not found in known_hosts" in str(exc):
-                raise AuthError(f"host key of {where} is not in the known_hosts file {t.known_hosts}") from None
+                if t.known_hosts is None:
+                    raise AuthError(
+                        f"cannot verify the host key of {where}: no known_hosts_file is configured"
+                    ) from None
+                raise AuthError(f"host key of {where} is not in {t.known_hosts}") from None
             raise ConnectError(f"SSH to {where} failed: {exc}") from None
         except TimeoutError:
             client.close()

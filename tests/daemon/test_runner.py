@@ -105,11 +105,20 @@ def test_daemon_pushes_polls_and_follows_a_suspension(
             assert all(sample.service_id == service_id for sample in samples)
             assert samples[-1].bytes_in > 0 and samples[-1].delta_in is not None
 
+        # A change made by another process (the CLI, the dashboard) is queued in the database; the daemon
+        # notices the queued work and pushes it without waiting for the full reconcile interval.
+        slow = dataclasses.replace(settings.scheduler, reconcile_interval=timedelta(hours=1))
+        daemon.settings = dataclasses.replace(settings, scheduler=slow)
+        daemon.schedule()
         with sessions.begin() as s:
             set_service_state(s, "test", service_id, "suspend", "invoice unpaid")
-        daemon.kick()
-        wait_for(lambda: (secret(router, "ada") or {}).get("disabled") == "true", "the secret to be disabled")
-        assert daemon.next_runs().keys() >= {"reconcile", "poll", "daily"}
+        wait_for(lambda: (secret(router, "ada") or {}).get("disabled") == "true", "the secret to be disabled", 15)
+
+        with sessions.begin() as s:
+            set_service_state(s, "test", service_id, "resume", "paid")
+        daemon.kick("core1")
+        wait_for(lambda: (secret(router, "ada") or {}).get("disabled") == "false", "the secret to be enabled", 15)
+        assert daemon.next_runs().keys() >= {"reconcile", "pending", "poll", "daily"}
     finally:
         daemon.stop()
     assert not daemon.scheduler.running

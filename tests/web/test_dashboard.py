@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date
 
 from flask.testing import FlaskClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from daemon.db.models import Router, RouterStatus, Service, ServiceState
-from daemon.services import payments
+from daemon.db.models import AuditEntry, Router, RouterOp, RouterStatus, Service, ServiceState
+from daemon.services import payments, users
 from tests.web.conftest import PPPOE_PASSWORD, Seeded, csrf_of, sign_in
 
 
@@ -109,3 +109,48 @@ def test_dates_render_in_the_billing_time_zone(admin: FlaskClient, seeded: Seede
 def test_readonly_role_can_sign_in(client: FlaskClient) -> None:
     sign_in(client, "support", "support staff password")
     assert client.get("/").status_code == 200
+
+
+def test_support_suspends_and_resumes_a_service_from_its_page(client: FlaskClient, seeded: Seeded) -> None:
+    sign_in(client, "support", "support staff password")
+    page = f"/services/{seeded.service_id}"
+    response = client.post(
+        f"{page}/state", data={"csrf": csrf_of(client, page), "action": "suspend", "reason": "fraud check"}
+    )
+    assert response.status_code == 302
+    shown = client.get(page).get_data(as_text=True)
+    assert "Suspended since" in shown and "fraud check" in shown
+    assert "the router follows within seconds" in shown
+    with seeded.sessions() as s:
+        svc = s.get(Service, seeded.service_id)
+        assert svc is not None and svc.state is ServiceState.SUSPENDED
+        ops = s.scalars(select(RouterOp.op).where(RouterOp.service_id == seeded.service_id)).all()
+        assert "disconnect" in ops
+        audit = s.scalars(select(AuditEntry.actor).where(AuditEntry.entity == "service")).all()
+        assert "web:support" in audit
+
+    client.post(f"{page}/state", data={"csrf": csrf_of(client, page), "action": "resume"})
+    assert "Active on plan home-10" in client.get(page).get_data(as_text=True)
+
+
+def test_state_actions_are_refused_without_csrf_or_for_unknown_actions(client: FlaskClient, seeded: Seeded) -> None:
+    sign_in(client, "support", "support staff password")
+    page = f"/services/{seeded.service_id}"
+    assert client.post(f"{page}/state", data={"action": "suspend"}).status_code == 400
+    assert client.post(f"{page}/state", data={"csrf": csrf_of(client, page), "action": "terminate"}).status_code == 400
+    assert (
+        client.post("/services/999/state", data={"csrf": csrf_of(client, page), "action": "suspend"}).status_code == 404
+    )
+    with seeded.sessions() as s:
+        svc = s.get(Service, seeded.service_id)
+        assert svc is not None and svc.state is ServiceState.ACTIVE
+
+
+def test_readonly_users_cannot_change_a_service(client: FlaskClient, seeded: Seeded) -> None:
+    with seeded.sessions.begin() as s:
+        users.create_user(s, "test", "viewer", "viewer password 123", role="readonly")
+    sign_in(client, "viewer", "viewer password 123")
+    page = f"/services/{seeded.service_id}"
+    assert "Suspend</button>" not in client.get(page).get_data(as_text=True)
+    response = client.post(f"{page}/state", data={"csrf": csrf_of(client, page), "action": "suspend"})
+    assert response.status_code == 403

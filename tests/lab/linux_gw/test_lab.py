@@ -64,6 +64,12 @@ def test_ssh_checks_the_host_key(lab: LinuxGateway, tmp_path: Path) -> None:
     with pytest.raises(AuthError, match="does not match"), LinuxTcDriver(replace(params(lab), known_hosts_file=wrong)):
         pass
 
+    with (
+        pytest.raises(AuthError, match="no known_hosts_file"),
+        LinuxTcDriver(replace(params(lab), known_hosts_file=None)),
+    ):
+        pass
+
     # Trust on first use records the key, then holds the gateway to it.
     tofu = tmp_path / "tofu_hosts"
     with LinuxTcDriver(replace(params(lab), known_hosts_file=tofu, trust_on_first_use=True)) as drv:

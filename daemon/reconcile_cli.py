@@ -43,9 +43,9 @@ def print_report(report: ReconcileReport) -> None:
         print(f"  {line}")
     for conflict in report.conflicts:
         print(f"  ! {conflict}")
-    if report.error:
-        print(f"  error: {report.error}")
-    elif not report.plan:
+    if report.error:  # the summary line carries it
+        return
+    if not report.plan:
         print("  no changes: the router matches the database")
     elif report.dry_run:
         print("  (dry run: run without --dry-run to apply)")

@@ -2,10 +2,12 @@
 
 Seeds one customer per service (monthly postpaid plans, three prices, one with a 16 % tax), all started on the
 first of last month, then times the billing run that invoices them all, and the re-run for the same day,
-which must create nothing. PostgreSQL is used when it answers on 127.0.0.1:5432 (user ``postgres``, trust
-authentication); a scratch database is created and dropped.
+which must create nothing; with ``--dunning``, a dunning run with every customer overdue (the worst case)
+and the one after it, which changes nothing. PostgreSQL is used when it answers on 127.0.0.1:5432 (user
+``postgres``, trust authentication); a scratch database is created and dropped.
 
-    .venv/bin/python -m bench.billing_run [--services 100000] [--batch 500] [--backend sqlite|postgres|both]
+    .venv/bin/python -m bench.billing_run [--services 100000] [--batch 1000] [--backend sqlite|postgres|both]
+        [--dunning]
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import psycopg
 from cryptography.fernet import Fernet
 from sqlalchemy import Engine, func, insert, select
 
-from daemon.billing import run_billing
+from daemon.billing import run_billing, run_dunning
 from daemon.config import Settings, load_settings
 from daemon.db import make_engine, upgrade
 from daemon.db.models import (
@@ -45,6 +47,7 @@ from daemon.db.models import (
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=3"
 START = date(2026, 1, 1)
 AS_OF = date(2026, 2, 1)
+DUNNING_DAY = date(2026, 2, 25)  # ten days past the invoices' due date
 
 
 def write_config(folder: Path, url: str) -> Settings:
@@ -58,6 +61,8 @@ def write_config(folder: Path, url: str) -> Settings:
     config.write_text(
         f'[database]\nurl = "{url}"\n[web]\nlisten = "127.0.0.1:8080"\nsecret_key_file = "{web}"\n'
         f'[security]\nsecret_key_file = "{data}"\n[billing]\ncurrency = "USD"\ntimezone = "UTC"\n'
+        '[dunning]\n[[dunning.steps]]\nname = "slow-down"\ndays_past_due = 5\naction = "throttle"\n'
+        'throttle_rate = "1M/512k"\n'
     )
     config.chmod(0o600)
     return load_settings(config)
@@ -144,7 +149,7 @@ def database(backend: str, folder: Path) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def bench(backend: str, services: int, batch: int) -> None:
+def bench(backend: str, services: int, batch: int, *, dunning: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp, database(backend, Path(tmp)) as url:
         settings = write_config(Path(tmp), url)
         engine = make_engine(url)
@@ -161,6 +166,13 @@ def bench(backend: str, services: int, batch: int) -> None:
             again = run_billing(engine, settings, as_of=AS_OF, batch_size=batch)
             rerun_s = time.perf_counter() - started
             after_again = counts(engine)
+            if dunning:
+                started = time.perf_counter()
+                dunned = run_dunning(engine, settings, as_of=DUNNING_DAY)
+                dunning_s = time.perf_counter() - started
+                started = time.perf_counter()
+                quiet = run_dunning(engine, settings, as_of=DUNNING_DAY)
+                quiet_s = time.perf_counter() - started
         finally:
             engine.dispose()
     assert not first.errors and len(first.invoices) == services, first.errors[:3]
@@ -170,6 +182,13 @@ def bench(backend: str, services: int, batch: int) -> None:
         f"({services / run_s:,.0f} services/s, {after_first[0]:,} invoices, {after_first[2]:,} ledger rows)  "
         f"re-run={rerun_s:6.1f}s (created {after_again[0] - after_first[0]} invoices)"
     )
+    if dunning:
+        changed = dunned.to_json()["services_changed"]
+        unchanged = quiet.to_json()["services_changed"]
+        print(
+            f"{backend:<10} dunning, every customer overdue: {dunning_s:6.1f}s ({changed:,} services throttled)  "
+            f"again: {quiet_s:6.1f}s ({unchanged} changed)"
+        )
 
 
 def main() -> None:
@@ -177,10 +196,11 @@ def main() -> None:
     parser.add_argument("--services", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=1000, help="customers per transaction")
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--dunning", action="store_true", help="also time a dunning run with every customer overdue")
     args = parser.parse_args()
     backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
     for backend in backends:
-        bench(backend, args.services, args.batch)
+        bench(backend, args.services, args.batch, dunning=args.dunning)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,6 @@ from daemon.config import ConfigError, Settings, default_config_path, load_setti
 from daemon.db import current_revision, head_revision, make_engine, session_factory, upgrade
 from daemon.security import SecretError, create_key_file
 from daemon.services import ServiceError, customers, invoices, ledger, payments, plans, routers, services, users
-from policies.money import Money
 
 __all__ = ["CliError", "build_parser", "main", "transaction"]
 
@@ -79,12 +78,17 @@ def _check_schema(engine: Engine) -> None:
         raise CliError(f"the database schema is at revision {at}, this edgebill needs {head}; run: edgebill init")
 
 
+def checked_engine(args: argparse.Namespace) -> Engine:
+    """The configured database, refused unless its schema is the one this edgebill needs."""
+    engine = _engine(args)
+    _check_schema(engine)
+    return engine
+
+
 @contextlib.contextmanager
 def transaction(args: argparse.Namespace) -> Iterator[Session]:
     """One transaction on the configured database: committed when the block succeeds, else rolled back."""
-    engine = _engine(args)
-    _check_schema(engine)
-    with session_factory(engine).begin() as session:
+    with session_factory(checked_engine(args)).begin() as session:
         yield session
 
 
@@ -432,15 +436,20 @@ def cmd_service_show(args: argparse.Namespace) -> int:
 
 
 def cmd_service_set_plan(args: argparse.Namespace) -> int:
+    """Move a service to another plan from today, invoicing the prorated difference."""
+    from daemon.billing.changes import change_plan
+
     with transaction(args) as session:
         before = services.get_service(session, args.id)
-        service = services.set_service_plan(session, actor(), args.id, args.plan)
+        change = None if before.plan == args.plan else change_plan(session, actor(), args.settings, args.id, args.plan)
+        service = services.get_service(session, args.id)
     if args.json:
         _print_json(service.to_json())
-    elif before.plan == service.plan:
+    elif change is None:
         print(f"service {service.id} is already on plan {service.plan!r}; nothing changed")
     else:
-        print(f"service {service.id} moved from plan {before.plan!r} to {service.plan!r}")
+        invoiced = f"; prorated difference on invoice {change.number}" if change.number else ""
+        print(f"service {service.id} moved from plan {before.plan!r} to {service.plan!r}{invoiced}")
     return 0
 
 
@@ -448,8 +457,11 @@ def cmd_service_set_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_payment_add(args: argparse.Namespace) -> int:
+    """Record a payment, allocate it to the oldest open invoices and release the customer's services at once."""
+    from daemon.billing.payments import receive_payment
+
     with transaction(args) as session:
-        payment = payments.record_payment(
+        received = receive_payment(
             session,
             actor(),
             args.settings,
@@ -458,27 +470,11 @@ def cmd_payment_add(args: argparse.Namespace) -> int:
             method=args.method,
             reference=args.reference,
         )
+    payment = received.payment
     if args.json:
         _print_json(payment.to_json())
     else:
         print(f"payment {payment.id} of {payment.amount} recorded for customer {payment.customer_id}")
-    return 0
-
-
-def cmd_payment_refund(args: argparse.Namespace) -> int:
-    settings: Settings = args.settings
-    with transaction(args) as session:
-        amount = None
-        if args.amount is not None:
-            try:
-                amount = Money.parse(args.amount, settings.billing.currency)
-            except ValueError as exc:
-                raise CliError(f"refund amount: {exc}") from None
-        refund = payments.refund_payment(session, actor(), args.id, amount=amount, reference=args.reference)
-    if args.json:
-        _print_json(refund.to_json())
-    else:
-        print(f"refund {refund.id} of {-refund.amount} recorded against payment {args.id}")
     return 0
 
 
@@ -647,6 +643,9 @@ def _group(
 def build_parser() -> argparse.ArgumentParser:
     """The ``edgebill`` argument parser; each command sets ``handler`` and ``needs_settings``."""
     from daemon import reconcile_cli  # it builds on the helpers of this module
+    from daemon.billing import cli as billing_cli
+
+    groups: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]] = {}
 
     parser = argparse.ArgumentParser(prog=PROG, description="ISP edge billing and provisioning.")
     parser.add_argument(
@@ -705,7 +704,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(group, "show", cmd_plan_show, "show one plan", json_flag=True)
     p.add_argument("name", metavar="NAME")
 
-    group = _group(sub, "customer", "customers")
+    group = groups["customer"] = _group(sub, "customer", "customers")
     p = _command(group, "add", cmd_customer_add, "add a customer", json_flag=True)
     p.add_argument("name", metavar="NAME")
     p.add_argument("--email")
@@ -719,7 +718,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(group, "show", cmd_customer_show, "show one customer with their balance", json_flag=True)
     p.add_argument("id", type=_positive_int, metavar="ID")
 
-    group = _group(sub, "service", "subscriber services")
+    group = groups["service"] = _group(sub, "service", "subscriber services")
     p = _command(group, "add", cmd_service_add, "add a service", json_flag=True)
     p.add_argument("--customer", required=True, type=_positive_int, metavar="ID")
     p.add_argument("--plan", required=True, metavar="NAME")
@@ -739,20 +738,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plan", required=True, metavar="NAME")
     reconcile_cli.register_service_commands(group)
 
-    group = _group(sub, "payment", "payments")
+    group = groups["payment"] = _group(sub, "payment", "payments")
     p = _command(group, "add", cmd_payment_add, "record a payment", json_flag=True)
     p.add_argument("--customer", required=True, type=_positive_int, metavar="ID")
     p.add_argument("--amount", required=True, metavar="AMOUNT", help="e.g. 30.00, in the billing currency")
     p.add_argument("--method", choices=("cash", "bank", "card", "online"), default="cash")
     p.add_argument("--reference", metavar="REF", help="receipt or transfer reference")
-    p = _command(group, "refund", cmd_payment_refund, "refund all or part of a payment", json_flag=True)
-    p.add_argument("id", type=_positive_int, metavar="PAYMENT_ID")
-    p.add_argument("--amount", metavar="AMOUNT", help="default: all that is left to refund")
-    p.add_argument("--reference", metavar="REF")
     p = _command(group, "list", cmd_payment_list, "list payments, newest first", json_flag=True)
     p.add_argument("--customer", type=_positive_int, metavar="ID")
 
-    group = _group(sub, "invoice", "invoices and credit notes")
+    group = groups["invoice"] = _group(sub, "invoice", "invoices and credit notes")
     p = _command(group, "list", cmd_invoice_list, "list invoices, newest first", json_flag=True)
     p.add_argument("--customer", type=_positive_int, metavar="ID")
     p.add_argument("--status", choices=("open", "paid", "void"))
@@ -776,6 +771,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", type=_positive_int, metavar="ID")
 
     reconcile_cli.register(sub)
+    billing_cli.register(sub)  # billing run, dunning run, credit-note add
+    billing_cli.attach(groups)  # payment import/refund, customer balance, invoice pdf/void, service promise
     process_cli.register(sub)  # run, web, demo, lab: the long-running commands
     return parser
 

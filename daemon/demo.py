@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.config import Settings, load_settings
@@ -130,6 +130,18 @@ poll_interval = "30s"
 currency = "USD"
 timezone = "UTC"
 due_days = 14
+
+# Overdue accounts are slowed after a week and cut off after three.
+[[dunning.steps]]
+name = "throttle"
+days_past_due = 7
+action = "throttle"
+throttle_rate = "2M/1M"
+
+[[dunning.steps]]
+name = "suspend"
+days_past_due = 21
+action = "suspend"
 {routers}""",
         encoding="utf-8",
     )
@@ -150,7 +162,7 @@ def ensure_admin(sessions: sessionmaker[Session], data_dir: Path) -> tuple[str, 
     return "admin", password
 
 
-def seed(sessions: sessionmaker[Session], settings: Settings) -> None:
+def seed(engine: Engine, sessions: sessionmaker[Session], settings: Settings) -> None:
     """A small ISP: three plans, ten customers with one service each, spread over the routers."""
     from daemon.services import customers, plans, services
 
@@ -177,7 +189,45 @@ def seed(sessions: sessionmaker[Session], settings: Settings) -> None:
                 pppoe_password=secrets.token_urlsafe(9) if login else None,
                 ipv4=None if login else f"100.64.0.{10 + i}",
             )
+    bill_and_collect(engine, sessions, settings)
     log.info("demo data created: %d plans, %d customers", len(PLANS), len(CUSTOMERS))
+
+
+def bill_and_collect(engine: Engine, sessions: sessionmaker[Session], settings: Settings) -> None:
+    """Invoice the months the demo customers have been connected, and take their payments.
+
+    Everyone pays but the last two customers: one paid only their oldest invoice and is throttled by the
+    dunning ladder, the other paid nothing and is suspended.
+    """
+    from daemon.billing.account import run_dunning
+    from daemon.billing.payments import receive_payment
+    from daemon.billing.run import run_billing
+    from daemon.services import invoices
+
+    today = utcnow().astimezone(settings.billing.timezone).date()
+    first_of_month = today.replace(day=1)
+    history = sorted({(first_of_month - timedelta(days=31 * n)).replace(day=1) for n in (2, 1, 0)})
+    for day in [*history, today]:  # the billing runs of the past months, as they would have happened
+        run_billing(engine, settings, as_of=day, actor=ACTOR)
+    with sessions.begin() as session:
+        customer_ids = session.scalars(select(Customer.id).order_by(Customer.id)).all()
+        for index, customer_id in enumerate(customer_ids):
+            unpaid = sorted(
+                invoices.list_invoices(session, customer_id=customer_id, status="open", kind="invoice"),
+                key=lambda invoice: invoice.due_on,
+            )
+            paying = unpaid if index < len(customer_ids) - 2 else unpaid[:1] if index == len(customer_ids) - 2 else []
+            for invoice in paying:
+                receive_payment(
+                    session,
+                    ACTOR,
+                    settings,
+                    customer_id=customer_id,
+                    amount=invoice.total,
+                    method="bank",
+                    reference=invoice.display_number,
+                )
+    run_dunning(engine, settings, as_of=today, actor=ACTOR)
 
 
 @contextlib.contextmanager
@@ -226,7 +276,7 @@ def run_demo(data_dir: Path) -> int:
     with sessions.begin() as session:
         sync_routers(session, settings)
     user, password = ensure_admin(sessions, data_dir)
-    seed(sessions, settings)
+    seed(engine, sessions, settings)
 
     with emulated_routers(settings, data_dir):
         daemon = Daemon(settings, sessions)

@@ -86,6 +86,11 @@ def poll_job() -> None:
     _daemon().poller.poll_all()
 
 
+def dunning_job() -> None:
+    """Dunning between daily runs: promises that ran out, payments that did not come."""
+    _daemon().dunning_step()
+
+
 def daily_job() -> None:
     """The daily billing and dunning run, for the billing day that has just begun."""
     d = _daemon()
@@ -108,8 +113,11 @@ class Daemon:
         self.router_names = frozenset(r.name for r in settings.routers)
         #: Held while routers are written to, so that two runs never push to the same router at once.
         self.reconcile_lock = threading.Lock()
-        #: Steps of the daily run, in order; billing and dunning register here.
-        self.daily_steps: list[tuple[str, Callable[[], object]]] = []
+        from daemon.billing.schedule import daily_steps, dunning_step
+
+        #: Steps of the daily run, in order: today's billing run, then dunning.
+        self.daily_steps: list[tuple[str, Callable[[], object]]] = daily_steps(settings, sessions)
+        self.dunning_step = dunning_step(settings, sessions)
         self.scheduler = BackgroundScheduler(job_defaults=JOB_DEFAULTS, timezone=settings.billing.timezone, daemon=True)
         self.scheduler.add_listener(self._on_error, EVENT_JOB_ERROR)
         self._stopped = threading.Event()
@@ -140,6 +148,12 @@ class Daemon:
             id="poll",
             replace_existing=True,
             next_run_time=now + timedelta(seconds=5),
+        )
+        self.scheduler.add_job(
+            dunning_job,
+            IntervalTrigger(seconds=s.dunning_interval.total_seconds()),
+            id="dunning",
+            replace_existing=True,
         )
         self.scheduler.add_job(
             daily_job,

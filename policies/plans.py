@@ -121,7 +121,9 @@ def parse_quota(text: str) -> int:
     match = _QUOTA.fullmatch(text.strip())
     unit = _QUOTA_UNITS.get(match.group(3).lower()) if match else None
     if match is None or unit is None:
-        raise PlanError(f"invalid quota {_shown(text)}: expected a number and a unit, like '100GB' or '500MB'")
+        raise PlanError(
+            f"invalid quota {_shown(text)}: expected a number and a unit, a data volume like '100GB' or '500MB'"
+        )
     whole, frac = match.group(1).lstrip("0") or "0", (match.group(2) or "").rstrip("0")
     if len(whole) > 19 or len(frac) > 13:
         raise PlanError(f"invalid quota {_shown(text)}: out of range")
@@ -180,7 +182,7 @@ class PlanSpec:
             if not isinstance(money, Money):
                 raise TypeError(f"{where}: {label} must be Money, got {type(money).__name__}")
             if money.is_negative():
-                raise PlanError(f"{where}: {label} {money} is negative")
+                raise PlanError(f"{where}: {label} {money} is negative (prices must not be negative)")
         if self.setup_fee.currency != self.price.currency:
             raise PlanError(f"{where}: setup fee is in {self.setup_fee.currency}, price in {self.price.currency}")
         if self.cycle not in _CYCLES:
@@ -210,7 +212,10 @@ class PlanSpec:
             if not isinstance(fair, RateLimit):
                 raise TypeError(f"{where}: fair-use rate must be a RateLimit, got {type(fair).__name__}")
             if fair.download > self.rate.download or fair.upload > self.rate.upload:
-                raise PlanError(f"{where}: fair-use rate {fair} is faster than the plan rate {self.rate}")
+                raise PlanError(
+                    f"{where}: fair-use rate {fair} is faster than the plan rate {self.rate} "
+                    "(fair-use rates must not exceed the plan rates)"
+                )
         else:
             if overage is None:
                 raise PlanError(f"{where}: over-quota rule 'charge' needs an overage price per GB")

@@ -73,11 +73,12 @@ def create_app(
                 db.rollback()
             db.close()
 
-    from web import api, auth, dashboard
+    from web import api, auth, billing, dashboard
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(billing.bp)
     app.jinja_env.filters["money"] = dashboard.money_filter
     app.jinja_env.filters["rate"] = dashboard.rate_filter
     app.jinja_env.filters["when"] = dashboard.when_filter

@@ -4,6 +4,7 @@
   overage) that issues invoices with gapless numbers and their ledger rows.
 * :mod:`daemon.billing.documents`: invoices, credit notes, voids, and the allocation of money to the oldest
   open invoices.
+* :mod:`daemon.billing.changes`: plan changes priced by the day.
 * :mod:`daemon.billing.payments`: manual payments, bank statement imports and refunds.
 * :mod:`daemon.billing.account`: :func:`on_payment`, which every payment path calls, and the dunning run.
 * :mod:`daemon.billing.dunning`: the ladder applied to services; :mod:`daemon.billing.mail` the reminders.
@@ -15,6 +16,7 @@ The pure rules live in :mod:`policies` (money, periods, proration, tax, quota, d
 from __future__ import annotations
 
 from daemon.billing.account import DunningRunResult, on_payment, run_dunning
+from daemon.billing.changes import PlanChange, change_plan
 from daemon.billing.documents import Standing, issue_credit_note, settle, void_invoice
 from daemon.billing.payments import ImportReport, Received, import_statement, receive_payment, refund
 from daemon.billing.run import BillingRunResult, bill_customer, run_billing
@@ -23,9 +25,11 @@ __all__ = [
     "BillingRunResult",
     "DunningRunResult",
     "ImportReport",
+    "PlanChange",
     "Received",
     "Standing",
     "bill_customer",
+    "change_plan",
     "import_statement",
     "issue_credit_note",
     "on_payment",

@@ -11,26 +11,21 @@ its exit code: 0, or 1 when part of the work failed (the failures are printed).
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import logging
 import sys
-from collections.abc import Callable, Iterator, Mapping
-from datetime import date
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session
-
+from daemon import cli
 from daemon.billing.account import on_payment, run_dunning
 from daemon.billing.common import today
 from daemon.billing.documents import issue_credit_note, settle, void_invoice
 from daemon.billing.payments import StatementError, import_statement, refund
 from daemon.billing.pdf import render_invoice_pdf
 from daemon.billing.run import run_billing
+from daemon.cli import _date, _positive_int, _print_json
 from daemon.config import Settings
-from daemon.db import current_revision, head_revision, make_engine, session_factory
 from daemon.db.models import Service
 from daemon.services import audit, customers, invoices
 from daemon.services.errors import Invalid, NotFound
@@ -67,58 +62,10 @@ Handler = Callable[[argparse.Namespace], int]
 # -- plumbing -------------------------------------------------------------------------------------------------
 
 
-def _actor() -> str:
-    import getpass
-
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (OSError, KeyError):
-        return "cli"
-
-
-def _engine(args: argparse.Namespace) -> Engine:
-    engine: Engine | None = getattr(args, "_engine", None)
-    if engine is None:
-        settings: Settings = args.settings
-        engine = make_engine(settings.database.url)
-        args._engine = engine  # disposed by the main command line when the command ends
-        revision = current_revision(engine)
-        if revision is None or revision != head_revision():
-            raise Invalid("the database schema is missing or out of date; run: edgebill init")
-    return engine
-
-
-@contextlib.contextmanager
-def _transaction(args: argparse.Namespace) -> Iterator[Session]:
-    with session_factory(_engine(args)).begin() as session:
-        yield session
-
-
-def _print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=False))
-
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid date {text!r}: expected YYYY-MM-DD") from None
-
-
-def _positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) <= 0:
-        raise argparse.ArgumentTypeError(f"invalid id {text!r}: expected a positive integer")
-    return int(text)
-
-
 def _command(
     sub: SubParsers, name: str, handler: Handler, help_text: str, *, json_flag: bool = True
 ) -> argparse.ArgumentParser:
-    parser = sub.add_parser(name, help=help_text, description=help_text)
-    parser.set_defaults(handler=handler, needs_settings=True)
-    if json_flag:
-        parser.add_argument("--json", action="store_true", help="print JSON")
-    return parser
+    return cli._command(sub, name, handler, help_text, json_flag=json_flag)
 
 
 def _as_of(parser: argparse.ArgumentParser) -> None:
@@ -132,7 +79,7 @@ def _as_of(parser: argparse.ArgumentParser) -> None:
 
 def cmd_billing_run(args: argparse.Namespace) -> int:
     """``edgebill billing run [--as-of DAY] [--json]``."""
-    result = run_billing(_engine(args), args.settings, as_of=args.as_of, actor=_actor())
+    result = run_billing(cli.checked_engine(args), args.settings, as_of=args.as_of, actor=cli.actor())
     if args.json:
         _print_json(result.to_json())
     else:
@@ -151,7 +98,7 @@ def cmd_billing_run(args: argparse.Namespace) -> int:
 
 def cmd_dunning_run(args: argparse.Namespace) -> int:
     """``edgebill dunning run [--as-of DAY] [--json]``."""
-    result = run_dunning(_engine(args), args.settings, as_of=args.as_of, actor=_actor())
+    result = run_dunning(cli.checked_engine(args), args.settings, as_of=args.as_of, actor=cli.actor())
     if args.json:
         _print_json(result.to_json())
     else:
@@ -176,8 +123,8 @@ def cmd_dunning_run(args: argparse.Namespace) -> int:
 def cmd_payment_import(args: argparse.Namespace) -> int:
     """``edgebill payment import FILE.csv [--json]``: all rows, or none when a row is broken."""
     try:
-        with _transaction(args) as session:
-            report = import_statement(session, _actor(), args.settings, Path(args.file))
+        with cli.transaction(args) as session:
+            report = import_statement(session, cli.actor(), args.settings, Path(args.file))
     except StatementError as exc:
         if args.json:
             _print_json({"error": str(exc), "problems": list(exc.problems)})
@@ -200,8 +147,8 @@ def cmd_payment_import(args: argparse.Namespace) -> int:
 
 def cmd_payment_refund(args: argparse.Namespace) -> int:
     """``edgebill payment refund ID [--amount X]``."""
-    with _transaction(args) as session:
-        done = refund(session, _actor(), args.settings, args.id, amount=args.amount, reference=args.reference)
+    with cli.transaction(args) as session:
+        done = refund(session, cli.actor(), args.settings, args.id, amount=args.amount, reference=args.reference)
     if args.json:
         _print_json(done.to_json())
     else:
@@ -211,7 +158,7 @@ def cmd_payment_refund(args: argparse.Namespace) -> int:
 
 def cmd_customer_balance(args: argparse.Namespace) -> int:
     """``edgebill customer balance ID [--json]``: positive means the customer owes."""
-    with _transaction(args) as session:
+    with cli.transaction(args) as session:
         customers.load(session, args.id)
         standing = settle(session, args.id, args.settings.billing.currency)
     view = {
@@ -236,7 +183,7 @@ def cmd_customer_balance(args: argparse.Namespace) -> int:
 
 def cmd_invoice_pdf(args: argparse.Namespace) -> int:
     """``edgebill invoice pdf ID -o FILE``."""
-    with _transaction(args) as session:
+    with cli.transaction(args) as session:
         pdf = render_invoice_pdf(session, args.settings, args.id)
     target = Path(args.output)
     try:
@@ -249,9 +196,9 @@ def cmd_invoice_pdf(args: argparse.Namespace) -> int:
 
 def cmd_invoice_void(args: argparse.Namespace) -> int:
     """``edgebill invoice void ID``."""
-    with _transaction(args) as session:
-        row = void_invoice(session, _actor(), args.id)
-        on_payment(session, args.settings, row.customer_id, actor=_actor())
+    with cli.transaction(args) as session:
+        row = void_invoice(session, cli.actor(), args.id)
+        on_payment(session, args.settings, row.customer_id, actor=cli.actor())
         view = invoices.record_of(row).to_json()
     if args.json:
         _print_json(view)
@@ -263,17 +210,17 @@ def cmd_invoice_void(args: argparse.Namespace) -> int:
 def cmd_credit_note_add(args: argparse.Namespace) -> int:
     """``edgebill credit-note add INVOICE_ID --amount X --reason TEXT``."""
     settings: Settings = args.settings
-    with _transaction(args) as session:
+    with cli.transaction(args) as session:
         row = issue_credit_note(
             session,
-            _actor(),
+            cli.actor(),
             settings.billing,
             args.invoice_id,
             args.amount,
             args.reason,
             issued_on=today(settings.billing),
         )
-        on_payment(session, settings, row.customer_id, actor=_actor())
+        on_payment(session, settings, row.customer_id, actor=cli.actor())
         view = invoices.record_of(row).to_json()
     if args.json:
         _print_json(view)
@@ -291,15 +238,15 @@ def cmd_service_promise(args: argparse.Namespace) -> int:
     day = today(settings.billing)
     if args.until < day:
         raise Invalid(f"a promise to pay must run until today ({day}) or later, got {args.until}")
-    with _transaction(args) as session:
+    with cli.transaction(args) as session:
         row = session.get(Service, args.id)
         if row is None:
             raise NotFound(f"service {args.id} not found")
         before = record_of(row).to_json()
         row.promise_until = args.until
         session.flush()
-        audit.record(session, _actor(), "service.promise", "service", before, record_of(row).to_json())
-        outcome = on_payment(session, settings, row.customer_id, actor=_actor())
+        audit.record(session, cli.actor(), "service.promise", "service", before, record_of(row).to_json())
+        outcome = on_payment(session, settings, row.customer_id, actor=cli.actor())
     if args.json:
         _print_json({"service_id": args.id, "promise_until": args.until.isoformat(), **outcome.to_json()})
     else:

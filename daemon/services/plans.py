@@ -1,6 +1,9 @@
 """Service plans: rates, price, billing cycle, quota and tax.
 
 Plans are identified by name. A plan in use is never deleted; it is deactivated (no new services) instead.
+The rules a plan obeys are those of :class:`policies.plans.PlanSpec`; this module reads plans as people type
+them, stores them, and is the one place that turns a :class:`~daemon.db.models.Plan` row back into a
+``PlanSpec`` (:func:`plan_spec`).
 """
 
 from __future__ import annotations
@@ -22,20 +25,20 @@ from daemon.services import audit
 from daemon.services._db import insert_unique
 from daemon.services.errors import Conflict, Invalid, NotFound
 from policies.money import Currency, Money, UnknownCurrency, currency
+from policies.plans import PlanError, PlanSpec, format_quota, parse_quota
 from policies.rates import Burst, RateLimit, format_rate, parse_rate
 
 __all__ = [
     "PlanFields",
     "PlanRecord",
-    "PlanSpec",
     "add_plan",
     "create_plan",
-    "format_volume",
     "get_plan",
     "list_plans",
     "load_plan",
-    "parse_volume",
     "plan_spec",
+    "read_plan",
+    "record_of",
     "set_plan_active",
 ]
 
@@ -43,70 +46,8 @@ log = logging.getLogger(__name__)
 
 JsonDict = dict[str, Any]
 
-#: The largest tax rate a plan may carry (100%).
-MAX_TAX_RATE = Decimal(1)
-
-_VOLUME = re.compile(r"([0-9]+)(?:\.([0-9]+))?\s*([kKmMgGtT]i?)?[bB]?")
-_VOLUME_UNITS = {
-    "": 1,
-    "k": 10**3,
-    "m": 10**6,
-    "g": 10**9,
-    "t": 10**12,
-    "ki": 2**10,
-    "mi": 2**20,
-    "gi": 2**30,
-    "ti": 2**40,
-}
-
-
-def parse_volume(text: str) -> int:
-    """Bytes from ``"100GB"`` (10^9), ``"100GiB"`` (2^30), ``"500MB"``, ``"1.5TB"`` or ``"1000000"``.
-
-    Raises :class:`Invalid` for anything else, for zero and for fractions of a byte.
-    """
-    match = _VOLUME.fullmatch(text.strip())
-    if match is None or (match.group(3) is None and text.strip()[-1:] in ("b",)):
-        raise Invalid(f"invalid volume {check.shown(text)}: expected a size like '100GB', '500MB' or '1TiB'")
-    whole, frac, unit = match.group(1), match.group(2) or "", (match.group(3) or "").lower()
-    value = Decimal(f"{whole}.{frac or '0'}") * _VOLUME_UNITS[unit]
-    if value != value.to_integral_value():
-        raise Invalid(f"invalid volume {check.shown(text)}: not a whole number of bytes")
-    if value <= 0:
-        raise Invalid(f"invalid volume {check.shown(text)}: must be above zero")
-    if value >= 2**63:
-        raise Invalid(f"invalid volume {check.shown(text)}: too large")
-    return int(value)
-
-
-def format_volume(size: int) -> str:
-    """The shortest exact decimal form of a byte count: ``100GB``, ``1500MB``, ``123B``."""
-    for suffix, factor in (("TB", 10**12), ("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
-        if size % factor == 0:
-            return f"{size // factor}{suffix}"
-    return f"{size}B"
-
-
-@dataclass(frozen=True)
-class PlanSpec:
-    """Everything that defines a new plan. Amounts are :class:`~policies.money.Money`; rates are bps."""
-
-    name: str
-    rate: RateLimit
-    price: Money
-    cycle: PlanCycle = PlanCycle.MONTHLY
-    prepaid: bool = False
-    setup_fee: Money | None = None
-    #: Bytes per billing period (download plus upload); ``None`` for unlimited.
-    quota_bytes: int | None = None
-    over_quota: OverQuota = OverQuota.THROTTLE
-    #: Rates applied once the quota is used up, when ``over_quota`` is ``throttle``.
-    fair_use: RateLimit | None = None
-    #: Price per started gigabyte beyond the quota, when ``over_quota`` is ``charge``.
-    overage_price: Money | None = None
-    #: Decimal fraction (``Decimal("0.16")`` is 16%); at most 6 decimal places.
-    tax_rate: Decimal = Decimal(0)
-    tax_inclusive: bool = False
+#: Decimal places a stored tax rate keeps (``0.123456`` is 12.3456%).
+TAX_RATE_PLACES = 6
 
 
 @dataclass(frozen=True)
@@ -159,7 +100,7 @@ class PlanRecord:
             "prepaid": self.prepaid,
             "setup_fee": self.setup_fee.to_json(),
             "quota_bytes": self.quota_bytes,
-            "quota": None if self.quota_bytes is None else format_volume(self.quota_bytes),
+            "quota": None if self.quota_bytes is None else format_quota(self.quota_bytes),
             "over_quota": self.over_quota,
             "fair_use": None
             if self.fair_use is None
@@ -177,8 +118,8 @@ class PlanRecord:
         }
 
 
-def record_of(row: Plan) -> PlanRecord:
-    cur = currency(row.currency)
+def _rates(row: Plan) -> tuple[RateLimit, RateLimit | None]:
+    """The row's plan rates (with their burst, if any) and its fair-use rates (``None`` when it has none)."""
     burst = None
     if row.burst_download_bps is not None:
         assert row.burst_upload_bps is not None and row.burst_time_s is not None
@@ -193,10 +134,17 @@ def record_of(row: Plan) -> PlanRecord:
     fair_use = None
     if row.fair_use_download_bps is not None and row.fair_use_upload_bps is not None:
         fair_use = RateLimit(row.fair_use_download_bps, row.fair_use_upload_bps)
+    return RateLimit(row.download_bps, row.upload_bps, burst), fair_use
+
+
+def record_of(row: Plan) -> PlanRecord:
+    """The plan row as shown to people (CLI, dashboard, audit log)."""
+    cur = currency(row.currency)
+    rate, fair_use = _rates(row)
     return PlanRecord(
         id=row.id,
         name=row.name,
-        rate=RateLimit(row.download_bps, row.upload_bps, burst),
+        rate=rate,
         price=Money(row.price_minor, cur),
         cycle=row.cycle.value,
         prepaid=row.prepaid,
@@ -212,50 +160,50 @@ def record_of(row: Plan) -> PlanRecord:
     )
 
 
-def _check_spec(spec: PlanSpec) -> None:
-    check.name(spec.name, "plan")
-    cur = spec.price.currency
-    if spec.price.is_negative():
-        raise Invalid(f"plan price {spec.price} must not be negative")
-    for what, amount in (("setup fee", spec.setup_fee), ("overage price", spec.overage_price)):
-        if amount is None:
-            continue
-        if amount.currency != cur:
-            raise Invalid(f"plan {what} is in {amount.currency.code} but the price is in {cur.code}")
-        if amount.is_negative():
-            raise Invalid(f"plan {what} {amount} must not be negative")
-    if spec.quota_bytes is not None and spec.quota_bytes <= 0:
-        raise Invalid("plan quota must be above zero")
-    if spec.quota_bytes is None and (spec.fair_use is not None or spec.overage_price is not None):
-        raise Invalid("fair-use rates and overage prices need a quota")
-    if spec.quota_bytes is not None:
-        if spec.over_quota is OverQuota.THROTTLE and spec.fair_use is None:
-            raise Invalid("a plan with a quota that throttles needs fair-use download and upload rates")
-        if spec.over_quota is OverQuota.CHARGE and spec.overage_price is None:
-            raise Invalid("a plan with a quota that charges needs an overage price")
-    if spec.fair_use is not None and (
-        spec.fair_use.download > spec.rate.download or spec.fair_use.upload > spec.rate.upload
-    ):
-        raise Invalid(
-            f"fair-use rates must not exceed the plan rates ({format_rate(spec.rate.download)}/"
-            f"{format_rate(spec.rate.upload)})"
-        )
-    rate = spec.tax_rate
-    if not isinstance(rate, Decimal) or not rate.is_finite():
-        raise Invalid("tax rate must be a decimal fraction like 0.16")
-    if rate < 0 or rate > MAX_TAX_RATE:
-        raise Invalid(f"tax rate {rate} must be between 0 and 1 (16% is 0.16)")
-    exponent = rate.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -6:
-        raise Invalid(f"tax rate {rate} has more than 6 decimal places")
+def plan_spec(row: Plan) -> PlanSpec:
+    """The plan row as the policy value (rates, prices, cycle, quota rule and tax) that billing computes with.
+
+    Only the parameter of the row's over-quota rule is carried over (fair-use rates when it throttles, the
+    overage price when it charges). Raises :class:`~policies.plans.PlanError` for a row that breaks the plan
+    rules, which :func:`create_plan` never stores.
+    """
+    cur = currency(row.currency)
+    rate, fair_use = _rates(row)
+    limited = row.quota_bytes is not None
+    overage = None if row.overage_price_minor is None else Money(row.overage_price_minor, cur)
+    return PlanSpec(
+        name=row.name,
+        rate=rate,
+        price=Money(row.price_minor, cur),
+        cycle="weekly" if row.cycle is PlanCycle.WEEKLY else "monthly",
+        prepaid=row.prepaid,
+        setup_fee=Money(row.setup_fee_minor, cur),
+        quota_bytes=row.quota_bytes,
+        over_quota="charge" if row.over_quota is OverQuota.CHARGE else "throttle",
+        fair_use_rate=fair_use if limited and row.over_quota is OverQuota.THROTTLE else None,
+        overage_price_per_gb=overage if limited and row.over_quota is OverQuota.CHARGE else None,
+        tax_rate=row.tax_rate,
+        tax_inclusive=row.tax_inclusive,
+    )
+
+
+def _check_storable(spec: PlanSpec) -> None:
+    """What the database adds to the plan rules: tax rates are stored with 6 decimal places."""
+    exponent = spec.tax_rate.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -TAX_RATE_PLACES:
+        raise Invalid(f"tax rate {spec.tax_rate} has more than {TAX_RATE_PLACES} decimal places")
 
 
 def create_plan(session: Session, actor: str, spec: PlanSpec) -> PlanRecord:
-    """Create a plan; :class:`Conflict` when the name is taken, :class:`Invalid` for inconsistent input."""
-    _check_spec(spec)
+    """Store a plan (a :class:`~policies.plans.PlanSpec`, so already consistent).
+
+    :class:`Conflict` when the name is taken, :class:`Invalid` when it cannot be stored exactly.
+    """
+    _check_storable(spec)
     if session.scalars(select(Plan.id).where(Plan.name == spec.name)).first() is not None:
         raise Conflict(f"plan {spec.name!r} already exists")
     burst = spec.rate.burst
+    fair_use, overage = spec.fair_use_rate, spec.overage_price_per_gb
     row = Plan(
         name=spec.name,
         download_bps=spec.rate.download,
@@ -267,14 +215,14 @@ def create_plan(session: Session, actor: str, spec: PlanSpec) -> PlanRecord:
         burst_time_s=burst.time_s if burst else None,
         price_minor=spec.price.minor,
         currency=spec.price.currency.code,
-        cycle=spec.cycle,
+        cycle=PlanCycle(spec.cycle),
         prepaid=spec.prepaid,
-        setup_fee_minor=spec.setup_fee.minor if spec.setup_fee else 0,
+        setup_fee_minor=spec.setup_fee.minor,
         quota_bytes=spec.quota_bytes,
-        over_quota=spec.over_quota,
-        fair_use_download_bps=spec.fair_use.download if spec.fair_use else None,
-        fair_use_upload_bps=spec.fair_use.upload if spec.fair_use else None,
-        overage_price_minor=spec.overage_price.minor if spec.overage_price else None,
+        over_quota=OverQuota(spec.over_quota),
+        fair_use_download_bps=fair_use.download if fair_use else None,
+        fair_use_upload_bps=fair_use.upload if fair_use else None,
+        overage_price_minor=overage.minor if overage else None,
         tax_rate=spec.tax_rate,
         tax_inclusive=spec.tax_inclusive,
         active=True,
@@ -335,7 +283,7 @@ def _money(text: str, cur: Currency, what: str) -> Money:
         raise Invalid(f"{what}: {exc}") from None
 
 
-def plan_spec(
+def read_plan(
     settings: Settings,
     *,
     name: str,
@@ -418,29 +366,38 @@ def plan_spec(
         over = OverQuota(over_quota)
     except ValueError:
         raise Invalid(f"invalid over-quota action {over_quota!r}: expected throttle or charge") from None
+    try:
+        quota_bytes = parse_quota(quota) if quota is not None else None
+    except PlanError as exc:
+        raise Invalid(str(exc)) from None
+    if quota_bytes is not None and over is OverQuota.THROTTLE and fair_use is None:
+        raise Invalid("a plan with a quota that throttles needs fair-use download and upload rates")
     rate_value = billing.tax_rate
     if tax_rate is not None:
         if not re.fullmatch(r"[0-9]+(?:\.[0-9]+)?", tax_rate.strip()):
             raise Invalid(f"invalid tax rate {check.shown(tax_rate)}: expected a decimal fraction like 0.16")
         rate_value = Decimal(tax_rate.strip())
-    return PlanSpec(
-        name=name,
-        rate=rate,
-        price=_money(price, cur, "price"),
-        cycle=cycle_value,
-        prepaid=prepaid,
-        setup_fee=_money(setup_fee, cur, "setup fee") if setup_fee is not None else None,
-        quota_bytes=parse_volume(quota) if quota is not None else None,
-        over_quota=over,
-        fair_use=fair_use,
-        overage_price=_money(overage_price, cur, "overage price") if overage_price is not None else None,
-        tax_rate=rate_value,
-        tax_inclusive=billing.tax_inclusive if tax_inclusive is None else tax_inclusive,
-    )
+    try:
+        return PlanSpec(
+            name=name,
+            rate=rate,
+            price=_money(price, cur, "price"),
+            cycle="weekly" if cycle_value is PlanCycle.WEEKLY else "monthly",
+            prepaid=prepaid,
+            setup_fee=_money(setup_fee, cur, "setup fee") if setup_fee is not None else Money(0, cur),
+            quota_bytes=quota_bytes,
+            over_quota="charge" if over is OverQuota.CHARGE else "throttle",
+            fair_use_rate=fair_use,
+            overage_price_per_gb=_money(overage_price, cur, "overage price") if overage_price is not None else None,
+            tax_rate=rate_value,
+            tax_inclusive=billing.tax_inclusive if tax_inclusive is None else tax_inclusive,
+        )
+    except PlanError as exc:
+        raise Invalid(str(exc)) from None
 
 
 class PlanFields(TypedDict, total=False):
-    """The keyword arguments of :func:`plan_spec` and :func:`add_plan`."""
+    """The keyword arguments of :func:`read_plan` and :func:`add_plan`."""
 
     name: Required[str]
     download: Required[str]
@@ -466,5 +423,5 @@ class PlanFields(TypedDict, total=False):
 
 def add_plan(session: Session, actor: str, settings: Settings, **fields: Unpack[PlanFields]) -> PlanRecord:
     """Create a plan from typed-in values: ``add_plan(s, actor, settings, name="home-10", download="10M",
-    upload="5M", price="30.00")``; the keyword arguments are those of :func:`plan_spec`."""
-    return create_plan(session, actor, plan_spec(settings, **fields))
+    upload="5M", price="30.00")``; the keyword arguments are those of :func:`read_plan`."""
+    return create_plan(session, actor, read_plan(settings, **fields))

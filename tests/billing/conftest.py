@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -103,7 +102,3 @@ def db(engine: Engine) -> Iterator[Session]:
 @pytest.fixture
 def world(db: Session, settings: Settings) -> World:
     return World(db, settings)
-
-
-def config_path(settings: Settings) -> Path:
-    return settings.path

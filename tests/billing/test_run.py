@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, func, select, text
@@ -12,9 +12,11 @@ from sqlalchemy.orm import Session
 
 from daemon.billing import BillingRunResult, receive_payment, run_billing
 from daemon.billing.changes import change_plan
+from daemon.billing.schedule import daily_steps
 from daemon.config import Settings
+from daemon.db import session_factory
 from daemon.db.models import Invoice, InvoiceLine, LedgerEntry, Service, UsageSample
-from daemon.services import invoices, ledger
+from daemon.services import Invalid, invoices, ledger
 from policies.money import Money
 from tests.billing.conftest import ACTOR, World
 
@@ -269,3 +271,40 @@ def test_two_runs_at_once_bill_each_customer_once(db: Session, world: World, set
     assert sum(len(result.invoices) for result in results) == 40
     assert sorted(db.scalars(select(Invoice.customer_id))) == sorted(people)
     assert sorted(db.scalars(select(Invoice.number))) == list(range(1, 41))
+
+
+def test_daily_steps_bill_then_dun_today(db: Session, world: World, settings: Settings) -> None:
+    world.plan("home-30", "30.00")
+    cid = world.customer()
+    world.service(cid, "home-30", datetime.now(UTC).date() - timedelta(days=70))  # settings: UTC
+    db.commit()
+    engine = db.get_bind()
+    assert isinstance(engine, Engine)
+    steps = daily_steps(settings, session_factory(engine))
+    assert [name for name, _ in steps] == ["billing", "dunning"]
+    for _, step in steps:
+        step()
+    assert count(db, Invoice) == 1  # the calendar months that ended in those 70 days, on one invoice
+    assert len(lines_of(db, cid)) >= 2
+
+
+def test_postpaid_plan_change_bills_the_old_plan_now_and_the_new_one_after(
+    db: Session, world: World, settings: Settings
+) -> None:
+    world.plan("home-30", "30.00", setup_fee="5.00")
+    world.plan("home-60", "60.00")
+    hal = world.customer("Hal")
+    svc = world.service(hal, "home-30", date(2026, 4, 1))
+    db.commit()
+    change = change_plan(db, ACTOR, settings, svc, "home-60", on=date(2026, 4, 21))
+    db.commit()
+    assert (change.old_plan, change.new_plan, change.number) == ("home-30", "home-60", "INV-000001")
+    bill(db, settings, as_of=date(2026, 5, 1))
+    # April has 30 days: 20 on the old plan (round(30 * 20/30) = 20.00), 10 on the new (60 - round(60 * 20/30))
+    assert lines_of(db, hal) == [
+        ("INV-000001", "proration", "2026-04-01..2026-04-20", "20.00", "0.00"),
+        ("INV-000001", "setup", "2026-04-01..2026-04-01", "5.00", "0.00"),
+        ("INV-000002", "proration", "2026-04-21..2026-04-30", "20.00", "0.00"),
+    ]
+    with pytest.raises(Invalid, match="already on plan 'home-60'"):
+        change_plan(db, ACTOR, settings, svc, "home-60", on=date(2026, 5, 3))

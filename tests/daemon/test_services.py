@@ -137,16 +137,40 @@ def test_plan_refusals(session: Session, settings: Settings, fields: dict[str, s
     assert plans.list_plans(session) == []
 
 
-def test_volumes() -> None:
-    assert plans.parse_volume("100GB") == 100 * 10**9
-    assert plans.parse_volume("1GiB") == 2**30
-    assert plans.parse_volume("512 MB") == 512 * 10**6
-    assert plans.parse_volume("1000") == 1000
-    assert plans.format_volume(1_500 * 10**9) == "1500GB"
-    assert plans.format_volume(123) == "123B"
+def test_plan_quotas_are_read_as_people_type_them(session: Session, settings: Settings) -> None:
+    def charged(name: str, quota: str) -> plans.PlanRecord:
+        return plans.add_plan(
+            session, ACTOR, settings, name=name, download="10M", upload="5M", price="1.00", quota=quota,
+            over_quota="charge", overage_price="0.10",
+        )  # fmt: skip
+
+    assert charged("si", "100GB").quota_bytes == 100 * 10**9
+    assert charged("binary", "1GiB").quota_bytes == 2**30
+    assert charged("spaced", "512 MB").quota_bytes == 512 * 10**6
+    assert charged("bytes", "1000").quota_bytes == 1000
+    assert charged("big", "1500000000000").to_json()["quota"] == "1500GB"
+    assert charged("odd", "123").to_json()["quota"] == "123B"
     for bad in ("", "GB", "-1GB", "1e9", "10 bits"):
-        with pytest.raises(Invalid):
-            plans.parse_volume(bad)
+        with pytest.raises(Invalid, match="invalid quota"):
+            charged("bad", bad)
+    assert [p.name for p in plans.list_plans(session)] == ["big", "binary", "bytes", "odd", "si", "spaced"]
+
+
+def test_plan_spec_is_the_stored_plan(session: Session, settings: Settings) -> None:
+    stored = plans.add_plan(
+        session, ACTOR, settings, name="capped", download="20M", upload="10M", price="25.00", cycle="weekly",
+        setup_fee="5", quota="50GB", fair_use_download="2M", fair_use_upload="1M", tax_rate="0.16",
+        burst_download="30M", burst_upload="15M",
+    )  # fmt: skip
+    spec = plans.plan_spec(plans.load_plan(session, "capped"))
+    assert (spec.name, spec.rate, spec.price, spec.setup_fee) == ("capped", stored.rate, stored.price, stored.setup_fee)
+    assert (spec.cycle, spec.quota_bytes, spec.over_quota, spec.fair_use_rate) == (
+        "weekly",
+        50 * 10**9,
+        "throttle",
+        stored.fair_use,
+    )
+    assert spec.overage_price_per_gb is None and spec.tax_rate == Decimal("0.16")
 
 
 def test_deactivated_plans_take_no_new_services(session: Session, settings: Settings, world: dict[str, int]) -> None:

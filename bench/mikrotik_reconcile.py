@@ -15,9 +15,8 @@ import tempfile
 import time
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from datetime import date, timedelta
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -25,66 +24,18 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from daemon import reconcile
+from daemon.config import RouterSettings, SecuritySettings
 from daemon.db import ConnectionType, Customer, Plan, Router, RouterKind, Service, make_engine, session_factory, upgrade
 from daemon.reconcile import ReconcileReport
 from daemon.security import SecretBox
 from lab.routeros import RouterOSEmulator
+from lab.routeros.testing import EngineSettings, router_settings, write_secret
 
 USERS = {"admin": "bench"}
 KEY = Fernet.generate_key()
 
 
-@dataclass(frozen=True)
-class Params:
-    port: int
-    name: str
-    kind: str = "mikrotik"
-    host: str = "127.0.0.1"
-    username: str = "admin"
-    tls: bool = False
-    tls_verify: bool = False
-    encoding: str = "utf-8"
-    timeout: timedelta = timedelta(seconds=60)
-    ssh_key_file: Path | None = None
-    known_hosts_file: Path | None = None
-    trust_on_first_use: bool = False
-    interface: str | None = None
-    upload_ifb: str | None = None
-    leaf_qdisc: str = "fq_codel"
-    subnets: tuple[IPv4Network, ...] = ()
-
-    def password(self) -> str:
-        return USERS["admin"]
-
-
-@dataclass(frozen=True)
-class Step:
-    action: str
-    throttle_rate: tuple[int, int] | None = None
-
-
-@dataclass(frozen=True)
-class Enforcement:
-    address_list: str = "edgebill-overdue"
-    suspend_mode: str = "disable"
-    payment_page_url: str = ""
-
-
-@dataclass(frozen=True)
-class Security:
-    def fernet_keys(self) -> tuple[bytes, ...]:
-        return (KEY,)
-
-
-@dataclass(frozen=True)
-class Settings:
-    routers: tuple[Params, ...]
-    dunning: tuple[Step, ...] = ()
-    enforcement: Enforcement = field(default_factory=Enforcement)
-    security: Security = field(default_factory=Security)
-
-
-def populate(sessions: sessionmaker[Session], routers: Sequence[Params], per_router: int) -> None:
+def populate(sessions: sessionmaker[Session], routers: Sequence[RouterSettings], per_router: int) -> None:
     """``per_router`` services per router: 80% PPPoE (a tenth with a static address), 20% static-IP queues."""
     box = SecretBox([KEY])
     password = box.encrypt("bench-password")  # one ciphertext: decryption cost is the same per row
@@ -133,7 +84,9 @@ def change_one_percent(sessions: sessionmaker[Session]) -> int:
     return len(ids)
 
 
-def run(sessions: sessionmaker[Session], settings: Settings, emulators: Sequence[RouterOSEmulator], label: str) -> None:
+def run(
+    sessions: sessionmaker[Session], settings: EngineSettings, emulators: Sequence[RouterOSEmulator], label: str
+) -> None:
     def once(title: str) -> None:
         writes_before = sum(e.write_count for e in emulators)
         started = time.perf_counter()
@@ -163,7 +116,15 @@ def bench(routers: int, per_router: int, label: str) -> None:
             stack.enter_context(RouterOSEmulator(users=USERS, port=0, seed=i, identity=f"bench{i}"))
             for i in range(routers)
         ]
-        settings = Settings(tuple(Params(e.port, f"edge{i}") for i, e in enumerate(emulators)))
+        password = write_secret(Path(tmp) / "router.pw", USERS["admin"])
+        key = write_secret(Path(tmp) / "secret.key", KEY.decode("ascii"))
+        settings = EngineSettings(
+            routers=tuple(
+                router_settings(e.port, password, name=f"edge{i}", tls_verify=False, timeout=timedelta(seconds=60))
+                for i, e in enumerate(emulators)
+            ),
+            security=SecuritySettings(secret_key_file=key),
+        )
         engine = make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
         upgrade(engine)
         sessions = session_factory(engine)

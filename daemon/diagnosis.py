@@ -18,7 +18,6 @@ from daemon.db.models import (
     Invoice,
     InvoiceKind,
     InvoiceStatus,
-    LedgerEntry,
     RouterOp,
     RouterOpStatus,
     RouterStatus,
@@ -26,7 +25,8 @@ from daemon.db.models import (
     ServiceState,
     UsageSample,
 )
-from policies.money import Money, currency
+from daemon.services import invoices, ledger
+from policies.money import Money
 from policies.rates import format_rate
 
 Severity = Literal["ok", "info", "warning", "problem"]
@@ -45,19 +45,9 @@ class Diagnosis:
     state: str
     headline: str
     findings: tuple[Finding, ...]
-    balance: Money | None
+    balance: Money
     pending_ops: int
     last_sample_at: datetime | None
-
-
-def customer_balance(session: Session, customer_id: int) -> dict[str, Money]:
-    """The customer's balance per currency from the ledger (positive: the customer owes)."""
-    rows = session.execute(
-        select(LedgerEntry.currency, func.coalesce(func.sum(LedgerEntry.amount_minor), 0))
-        .where(LedgerEntry.customer_id == customer_id)
-        .group_by(LedgerEntry.currency)
-    ).all()
-    return {code: Money(int(total), currency(code)) for code, total in rows}
 
 
 def _when(moment: datetime | date | None) -> str:
@@ -122,9 +112,8 @@ def diagnose_service(session: Session, service_id: int, *, today: date, now: dat
             )
         )
 
-    balances = customer_balance(session, svc.customer_id)
-    balance = balances.get(plan.currency)
-    if balance is not None and balance.is_positive():
+    balance = ledger.balance(session, svc.customer_id, plan.currency)
+    if balance.is_positive():
         overdue = session.scalars(
             select(Invoice)
             .where(
@@ -137,18 +126,19 @@ def diagnose_service(session: Session, service_id: int, *, today: date, now: dat
         ).all()
         if overdue:
             oldest = overdue[0]
+            number = invoices.format_number(oldest.series, oldest.number)
             days = (today - oldest.due_on).days
             findings.append(
                 Finding(
                     "warning",
                     f"{balance.to_json()} {balance.currency.code} unpaid",
-                    f"{len(overdue)} overdue invoice(s); the oldest, {oldest.series}-{oldest.number}, "
+                    f"{len(overdue)} overdue invoice(s); the oldest, {number}, "
                     f"was due {oldest.due_on.isoformat()} ({days} days ago).",
                 )
             )
         else:
             findings.append(Finding("info", f"{balance.to_json()} {balance.currency.code} owed, nothing overdue"))
-    elif balance is not None and balance.is_negative():
+    elif balance.is_negative():
         findings.append(Finding("info", f"{(-balance).to_json()} {balance.currency.code} in credit"))
 
     if svc.promise_until is not None and svc.promise_until >= today:

@@ -125,7 +125,10 @@ class RouterParams(Protocol):
 
 
 class Driver(Protocol):
-    """One router. Use as a context manager: ``with create(params) as router: ...``."""
+    """One router. Use as a context manager: ``with create(params) as router: ...``.
+
+    Drivers subclass this protocol to inherit the context manager (:meth:`open` on entry, :meth:`close` on exit).
+    """
 
     kind: ClassVar[str]
 
@@ -135,11 +138,14 @@ class Driver(Protocol):
     def close(self) -> None:
         """Close the session; safe to call twice."""
 
-    def __enter__(self) -> Self: ...
+    def __enter__(self) -> Self:
+        self.open()
+        return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None: ...
+    ) -> None:
+        self.close()
 
     def facts(self) -> RouterFacts:
         """Identity, software version and uptime."""

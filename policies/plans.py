@@ -103,14 +103,14 @@ def validate_login(login: str) -> str:
     if not isinstance(login, str):
         raise TypeError(f"login must be a string, got {type(login).__name__}")
     if not 1 <= len(login) <= 64:
-        raise PlanError(f"invalid login {_shown(login)}: must be 1-64 characters")
+        raise PlanError(f"invalid PPPoE login {_shown(login)}: must be 1-64 characters")
     for char in login:
         if not "!" <= char <= "~":
             raise PlanError(
-                f"invalid login {_shown(login)}: only printable ASCII without spaces is allowed, found {char!r}"
+                f"invalid PPPoE login {_shown(login)}: only printable ASCII without spaces is allowed, found {char!r}"
             )
         if char in _LOGIN_FORBIDDEN:
-            raise PlanError(f"invalid login {_shown(login)}: must not contain {char!r}")
+            raise PlanError(f"invalid PPPoE login {_shown(login)}: must not contain {char!r}")
     return login
 
 

@@ -27,6 +27,9 @@ from sqlalchemy.orm import Session
 from daemon.db import make_engine, session_factory, upgrade
 from tests.support import require
 
+#: The emulated RouterOS fixtures (``emulator``, ``params``) serve the driver, engine and daemon tests alike.
+pytest_plugins = ["tests.routeros"]
+
 PG_HOST = "127.0.0.1"
 PG_PORT = 5432
 PG_USER = "postgres"

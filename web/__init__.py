@@ -16,6 +16,7 @@ from flask import Flask, g
 from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.config import Settings, load_settings
+from daemon.services.invoices import format_number
 
 log = logging.getLogger(__name__)
 
@@ -84,5 +85,6 @@ def create_app(
     app.jinja_env.filters["when"] = dashboard.when_filter
     app.jinja_env.filters["bytes"] = dashboard.bytes_filter
     app.jinja_env.globals["money"] = dashboard.money_of
+    app.jinja_env.globals["invoice_number"] = format_number
     log.info("web application ready for %s", settings.web.base_url)
     return app

@@ -15,9 +15,9 @@ from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from daemon.db.models import Customer, Plan, Router, Service, ServiceState, utcnow
-from daemon.diagnosis import customer_balance, diagnose_service
-from daemon.services import customers, plans, routers, services, users
-from web.context import db
+from daemon.diagnosis import diagnose_service
+from daemon.services import customers, ledger, plans, routers, services, users
+from web.context import db, settings
 from web.dashboard import today
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def list_customers() -> ResponseReturnValue:
 def get_customer(customer_id: int) -> ResponseReturnValue:
     c = _get_or_404(Customer, customer_id)
     body = customers.record_of(c).to_json()
-    body["balance"] = {code: m.to_json() for code, m in customer_balance(db(), c.id).items()}
+    body["balance"] = ledger.balance(db(), c.id, settings().billing.currency).to_json()
     return jsonify(body)
 
 

@@ -8,6 +8,8 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from sqlalchemy import func, or_, select
 from werkzeug.wrappers import Response
 
+from daemon.billing.payments import receive_payment
+from daemon.billing.pdf import render_invoice_pdf
 from daemon.db.models import (
     Customer,
     Invoice,
@@ -21,9 +23,9 @@ from daemon.db.models import (
     UserRole,
     utcnow,
 )
-from daemon.diagnosis import customer_balance, diagnose_service
+from daemon.diagnosis import diagnose_service
 from daemon.reconcile import set_service_state
-from daemon.services import NotFound, ServiceError
+from daemon.services import NotFound, ServiceError, ledger
 from policies.money import Money, currency
 from policies.rates import format_rate
 from web.auth import check_csrf, current_user, login_required
@@ -141,7 +143,50 @@ def customer(customer_id: int) -> str:
         services=services,
         invoices=invoices,
         payments=payments,
-        balances=customer_balance(session, cust.id),
+        balance=ledger.balance(session, cust.id, settings().billing.currency),
+    )
+
+
+@bp.post("/customers/<int:customer_id>/payments")
+@login_required(UserRole.SUPPORT)
+def customer_payment(customer_id: int) -> Response:
+    """Take a payment at the counter: it pays the oldest invoices and releases the customer's services now."""
+    check_csrf()
+    user = current_user()
+    assert user is not None
+    method = request.form.get("method", "cash")
+    if method not in ("cash", "bank", "card"):
+        abort(400, description=f"unknown payment method {method!r}")
+    try:
+        received = receive_payment(
+            db(),
+            f"web:{user.username}",
+            settings(),
+            customer_id=customer_id,
+            amount=request.form.get("amount", "").strip(),
+            method=method,
+            reference=request.form.get("reference", "").strip() or None,
+        )
+    except NotFound:
+        db().rollback()
+        abort(404)
+    except (ServiceError, ValueError) as exc:
+        db().rollback()
+        flash(f"Payment not recorded: {exc}", "error")
+    else:
+        db().commit()
+        flash(f"Payment of {received.payment.amount} recorded.", "ok")
+    return redirect(url_for("dashboard.customer", customer_id=customer_id))
+
+
+@bp.route("/invoices/<int:invoice_id>.pdf")
+@login_required()
+def invoice_pdf(invoice_id: int) -> Response:
+    if db().get(Invoice, invoice_id) is None:
+        abort(404)
+    pdf = render_invoice_pdf(db(), settings(), invoice_id)
+    return Response(
+        pdf, mimetype="application/pdf", headers={"Content-Disposition": f"inline; filename=invoice-{invoice_id}.pdf"}
     )
 
 

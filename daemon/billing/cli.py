@@ -150,7 +150,7 @@ def cmd_payment_refund(args: argparse.Namespace) -> int:
     with cli.transaction(args) as session:
         done = refund(session, cli.actor(), args.settings, args.id, amount=args.amount, reference=args.reference)
     if args.json:
-        _print_json(done.to_json())
+        _print_json(done.payment.to_json())  # the refund row, shaped as `payment add` prints a payment
     else:
         print(f"refund {done.payment.id} of {-done.payment.amount} on payment {args.id} recorded")
     return 0

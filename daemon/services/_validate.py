@@ -7,10 +7,10 @@ import re
 import unicodedata
 
 from daemon.services.errors import Invalid
+from policies.plans import PlanError, validate_login
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _TAG = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
-_LOGIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
 _EMAIL = re.compile(r"[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})+")
 _PHONE = re.compile(r"\+?[0-9][0-9 ()./-]{2,38}")
 _USERNAME = re.compile(r"[a-z_][a-z0-9_.-]{0,63}")
@@ -83,12 +83,11 @@ def phone(value: str | None) -> str | None:
 
 
 def pppoe_login(value: str) -> str:
-    if not _LOGIN.fullmatch(value):
-        raise Invalid(
-            f"invalid PPPoE login {shown(value)}: use up to 64 letters, digits, '.', '_', '@', '+' or '-', "
-            "starting with a letter or digit"
-        )
-    return value
+    """A PPPoE login by the rule of :func:`policies.plans.validate_login`."""
+    try:
+        return validate_login(value)
+    except PlanError as exc:
+        raise Invalid(str(exc)) from None
 
 
 def pppoe_password(value: str) -> str:

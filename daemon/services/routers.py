@@ -41,17 +41,9 @@ log = logging.getLogger(__name__)
 JsonDict = dict[str, Any]
 
 
-class RouterConfig(Protocol):
-    """What :func:`sync_routers` reads of one configured router (``daemon.config.RouterSettings``)."""
+class RouterConfig(RouterParams, Protocol):
+    """What :func:`sync_routers` reads of one configured router: its connection settings and its site."""
 
-    @property
-    def name(self) -> str: ...
-    @property
-    def kind(self) -> str: ...
-    @property
-    def host(self) -> str: ...
-    @property
-    def port(self) -> int: ...
     @property
     def site(self) -> str: ...
 

@@ -10,10 +10,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from ipaddress import IPv4Address, IPv4Network
-from types import TracebackType
-from typing import ClassVar, Final, Self
+from typing import ClassVar, Final
 
-from drivers.base import ApplyError, CommandError, ReplyError, RouterParams, diff
+from drivers.base import ApplyError, CommandError, Driver, ReplyError, RouterParams, diff
 from drivers.linux.commands import Builder, Line
 from drivers.linux.layout import (
     KIND_GROUP,
@@ -61,7 +60,7 @@ _FAILED = re.compile(r"^Command failed -:(\d+)$")
 _EMPTY_NFT: Final = '{"nftables": []}'
 
 
-class LinuxTcDriver:
+class LinuxTcDriver(Driver):
     """A Linux gateway shaped with ``tc`` (HTB, u32, ifb) and enforced with nftables, driven over SSH.
 
     Settings read from ``params``: ``host``, ``port``, ``username`` (``root``, or a user whose commands the
@@ -108,15 +107,6 @@ class LinuxTcDriver:
     def close(self) -> None:
         if self._ssh is not None:
             self._ssh.close()
-
-    def __enter__(self) -> Self:
-        self.open()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def _run(self, argv: str, stdin: str = "", *, check: bool = True, read: bool = False) -> Output:
         return self._session().run(argv, stdin.encode(), check=check, idempotent=read)

@@ -20,8 +20,7 @@ import socket
 import ssl
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import ClassVar, Self, cast
+from typing import ClassVar, cast
 
 import librouteros
 from librouteros.api import Api
@@ -33,6 +32,7 @@ from drivers.base import (
     CommandError,
     ConnectError,
     ConnectTimeout,
+    Driver,
     DriverError,
     ReplyError,
     RouterParams,
@@ -118,7 +118,7 @@ def _words(fields: Mapping[str, str]) -> list[str]:
     return [f"={name}={value}" for name, value in fields.items()]
 
 
-class MikrotikDriver:
+class MikrotikDriver(Driver):
     """A RouterOS router over its API. Use as a context manager: ``with MikrotikDriver(params) as r: ...``."""
 
     kind: ClassVar[str] = "mikrotik"
@@ -149,15 +149,6 @@ class MikrotikDriver:
     def close(self) -> None:
         self._opened = False
         self._drop()
-
-    def __enter__(self) -> Self:
-        self.open()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def _where(self) -> str:
         p = self._params

@@ -92,7 +92,7 @@ def test_billing_payments_credit_notes_and_balance(
     assert out.strip() == f"customer {cid} has a credit of 16.80 USD"  # 40.00 paid - 34.80 + 11.60 credited
 
     code, out, _ = edgebill(capsys, "--config", config, "payment", "refund", "1", "--amount", "6.80", "--json")
-    assert code == 0 and as_json(out)["payment"]["amount"] == "-6.80"
+    assert code == 0 and as_json(out)["amount"] == "-6.80"
     code, out, err = edgebill(capsys, "--config", config, "payment", "refund", "1", "--amount", "99.00")
     assert code == 1 and "exceeds the 33.20 USD left to refund on payment 1" in err
 

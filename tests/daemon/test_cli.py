@@ -47,6 +47,13 @@ class Cli:
         assert code == 0, self.err
         return self.out
 
+    def fails(self, *argv: str) -> str:
+        """Runs a command that must be refused with one line on stderr; returns that line."""
+        code = self(*argv)
+        assert code == 1, self.out
+        assert self.err.count("\n") == 1 and self.err.startswith("edgebill: error: "), self.err
+        return self.err
+
 
 def write(path: Path, content: str) -> str:
     path.write_text(content, encoding="utf-8")
@@ -107,7 +114,8 @@ def test_a_full_session_of_everyday_commands(cli: Cli, db_url: str, tmp_path: Pa
     assert plan["burst"]["threshold_download"] == "8M" and plan["burst"]["time_s"] == 16
     assert plan["fair_use"]["download_bps"] == 2_000_000
     cli.json("plan", "add", "biz-50", "--download", "50M", "--upload", "50M", "--price", "99.5", "--cycle", "weekly")
-    assert [p["name"] for p in cli.json("plan", "list")] == ["biz-50", "home-10"]
+    cli.json("plan", "add", "home-20", "--download", "20M", "--upload", "10M", "--price", "45.00")
+    assert [p["name"] for p in cli.json("plan", "list")] == ["biz-50", "home-10", "home-20"]
     assert cli.json("plan", "show", "biz-50")["price"] == "99.50"
 
     ana = cli.json("customer", "add", "Ana Lima", "--email", "ana@example.net", "--tag", "never-suspend")
@@ -138,10 +146,20 @@ def test_a_full_session_of_everyday_commands(cli: Cli, db_url: str, tmp_path: Pa
     ]
     assert len(cli.json("service", "list", "--state", "active")) == 3
     assert cli.json("service", "list", "--state", "suspended") == []
-    moved = cli.json("service", "set-plan", str(pppoe["id"]), "--plan", "biz-50")
-    assert (moved["plan"], moved["download_bps"]) == ("biz-50", 50_000_000)
-    assert "already on plan" in cli.ok("service", "set-plan", str(pppoe["id"]), "--plan", "biz-50")
-    assert cli.json("service", "show", str(pppoe["id"]))["plan"] == "biz-50"
+    # A plan change is prorated from the last billed day; a service never billed since March must be billed first.
+    assert "run billing first" in cli.fails("service", "set-plan", str(pppoe["id"]), "--plan", "home-20")
+    assert "cannot change a monthly plan to a weekly plan" in cli.fails(
+        "service", "set-plan", str(pppoe["id"]), "--plan", "biz-50"
+    )
+    bob_pw = write(tmp_path / "bob.pw", "bob-PPP\n")
+    fresh = cli.json(
+        "service", "add", "--customer", str(bob["id"]), "--plan", "home-10", "--router", "edge2",
+        "--pppoe", "bob", "--password-file", bob_pw,
+    )  # fmt: skip
+    moved = cli.json("service", "set-plan", str(fresh["id"]), "--plan", "home-20")
+    assert (moved["plan"], moved["download_bps"]) == ("home-20", 20_000_000)
+    assert "already on plan" in cli.ok("service", "set-plan", str(fresh["id"]), "--plan", "home-20")
+    assert cli.json("service", "show", str(fresh["id"]))["plan"] == "home-20"
 
     paid = cli.json("payment", "add", "--customer", str(ana["id"]), "--amount", "30.00", "--method", "bank",
                     "--reference", "TR-1")  # fmt: skip
@@ -163,6 +181,7 @@ def test_a_full_session_of_everyday_commands(cli: Cli, db_url: str, tmp_path: Pa
             ops = session.scalars(select(RouterOp).order_by(RouterOp.id)).all()
             # one reconcile per change, on the service's router
             assert [(op.op, op.payload["reason"], op.status.value) for op in ops] == [
+                ("reconcile", "service.add", "pending"),
                 ("reconcile", "service.add", "pending"),
                 ("reconcile", "service.add", "pending"),
                 ("reconcile", "service.add", "pending"),
@@ -189,6 +208,11 @@ def test_human_readable_listings(cli: Cli) -> None:
     assert "30.00 USD" in cli.ok("plan", "list")
 
 
+def service_add(*how: str) -> list[str]:
+    """``service add`` for customer 1 on plan home-10 and router core1, connected ``how``."""
+    return ["service", "add", "--customer", "1", "--plan", "home-10", "--router", "core1", *how]
+
+
 @pytest.fixture(scope="module")
 def installation(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An installation (SQLite), built once per module: one plan, customer, PPPoE and static service,
@@ -204,9 +228,8 @@ def installation(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ["init", "--admin-password-file", admin],
         ["plan", "add", "home-10", "--download", "10M", "--upload", "5M", "--price", "30.00"],
         ["customer", "add", "Ana Lima"],
-        ["service", "add", "--customer", "1", "--plan", "home-10", "--router", "core1", "--pppoe", "ana",
-         "--password-file", pppoe],
-        ["service", "add", "--customer", "1", "--plan", "home-10", "--router", "core1", "--ip", "100.64.0.1"],
+        service_add("--pppoe", "ana", "--password-file", pppoe),
+        service_add("--ip", "100.64.0.1"),
         ["payment", "add", "--customer", "1", "--amount", "10.00"],
     ]  # fmt: skip
     for argv in steps:
@@ -277,104 +300,39 @@ BAD_COMMANDS: list[tuple[list[str], str]] = [
         "router 'nope' not found (configured: core1, edge2)",
     ),
     (
-        ["service", "add", "--customer", "1", "--plan", "home-10", "--router", "core1", "--ip", "100.64.0.1"],
+        service_add("--ip", "100.64.0.1"),
         "IPv4 address 100.64.0.1 is already used by service 2 on router 'core1'",
     ),
     (
-        ["service", "add", "--customer", "1", "--plan", "home-10", "--router", "core1", "--ip", "300.1.2.3"],
+        service_add("--ip", "300.1.2.3"),
         "invalid IPv4 address '300.1.2.3'",
     ),
     (
-        ["service", "add", "--customer", "1", "--plan", "home-10", "--router", "core1", "--ip", "224.0.0.1"],
+        service_add("--ip", "224.0.0.1"),
         "cannot be given to a subscriber",
     ),
     (
-        [
-            "service",
-            "add",
-            "--customer",
-            "1",
-            "--plan",
-            "home-10",
-            "--router",
-            "core1",
-            "--pppoe",
-            "ana",
-            "--password-file",
-            "{home}/pppoe.pw",
-        ],
+        service_add("--pppoe", "ana", "--password-file", "{home}/pppoe.pw"),
         "PPPoE login 'ana' is already used by service 1",
     ),
     (
-        [
-            "service",
-            "add",
-            "--customer",
-            "1",
-            "--plan",
-            "home-10",
-            "--router",
-            "core1",
-            "--pppoe",
-            "bo b",
-            "--password-file",
-            "{home}/pppoe.pw",
-        ],
+        service_add("--pppoe", "bo b", "--password-file", "{home}/pppoe.pw"),
         "invalid PPPoE login",
     ),
     (
-        [
-            "service",
-            "add",
-            "--customer",
-            "1",
-            "--plan",
-            "home-10",
-            "--router",
-            "core1",
-            "--pppoe",
-            "bob",
-            "--password-file",
-            "{home}/space.pw",
-        ],
+        service_add("--pppoe", "bob", "--password-file", "{home}/space.pw"),
         "printable ASCII without spaces",
     ),
     (
-        [
-            "service",
-            "add",
-            "--customer",
-            "1",
-            "--plan",
-            "home-10",
-            "--router",
-            "core1",
-            "--pppoe",
-            "bob",
-            "--password-file",
-            "{home}/empty.pw",
-        ],
+        service_add("--pppoe", "bob", "--password-file", "{home}/empty.pw"),
         "is empty",
     ),
     (
-        [
-            "service",
-            "add",
-            "--customer",
-            "1",
-            "--plan",
-            "home-10",
-            "--router",
-            "core1",
-            "--pppoe",
-            "bob",
-            "--password-file",
-            "{home}/missing.pw",
-        ],
+        service_add("--pppoe", "bob", "--password-file", "{home}/missing.pw"),
         "does not exist",
     ),
     (
-        ["service", "add", "--customer", "1", "--plan", "home-10", "--router", "core1", "--pppoe", "bob"],
+        service_add("--pppoe", "bob"),
         "--pppoe needs --password-file",
     ),
     (["service", "add", "--customer", "1", "--plan", "home-10", "--router", "core1"], "needs a PPPoE login"),

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import replace
 from datetime import date, timedelta
+from pathlib import Path
+from typing import Protocol
 
 import pytest
 from cryptography.fernet import Fernet
@@ -14,6 +15,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from daemon import reconcile
+from daemon.config import DunningStepSettings, RouterSettings, SecuritySettings
 from daemon.db import (
     AuditEntry,
     ConnectionType,
@@ -33,47 +35,47 @@ from daemon.security import SecretBox
 from daemon.services import ops
 from daemon.services.errors import Conflict, Invalid, NotFound
 from lab.routeros import RouterOSEmulator
-from tests.drivers.mikrotik.conftest import POOL, USERS, Params
+from lab.routeros.testing import ENFORCEMENT, EngineSettings, write_secret
+from tests.routeros import POOL, USERS, MakeParams
 
 KEY = Fernet.generate_key()
 
 
-@dataclass(frozen=True)
-class Step:
-    action: str
-    throttle_rate: tuple[int, int] | None = None
+#: The dunning ladder the engine enforces: only each step's action and throttle rates matter to it.
+LADDER = (
+    DunningStepSettings(name="remind", days_past_due=7, action="remind", email_template="reminder"),
+    DunningStepSettings(name="throttle", days_past_due=14, action="throttle", throttle_rate=(2_000_000, 1_000_000)),
+    DunningStepSettings(name="suspend", days_past_due=21, action="suspend"),
+)
 
 
-@dataclass(frozen=True)
-class Enforcement:
-    address_list: str = "edgebill-overdue"
-    suspend_mode: str = "disable"
-    payment_page_url: str = "https://pay.example.net/"
+class MakeSettings(Protocol):
+    def __call__(self, *routers: RouterSettings) -> EngineSettings: ...
 
 
-@dataclass(frozen=True)
-class Security:
-    def fernet_keys(self) -> tuple[bytes, ...]:
-        return (KEY,)
+@pytest.fixture
+def settings_of(tmp_path: Path) -> MakeSettings:
+    """Engine settings for ``routers``: the dunning :data:`LADDER`, a payment page, and the key in a 0600 file."""
+    key_file = write_secret(tmp_path / "secret.key", KEY.decode("ascii"))
+    enforcement = replace(ENFORCEMENT, payment_page_url="https://pay.example.net/")
+
+    def make(*routers: RouterSettings) -> EngineSettings:
+        return EngineSettings(
+            routers=routers, security=SecuritySettings(key_file), dunning=LADDER, enforcement=enforcement
+        )
+
+    return make
 
 
-@dataclass(frozen=True)
-class Settings:
-    routers: tuple[Params, ...]
-    dunning: tuple[Step, ...] = (Step("remind"), Step("throttle", (2_000_000, 1_000_000)), Step("suspend"))
-    enforcement: Enforcement = field(default_factory=Enforcement)
-    security: Security = field(default_factory=Security)
+@pytest.fixture
+def settings(settings_of: MakeSettings, params: MakeParams, emulator: RouterOSEmulator) -> EngineSettings:
+    """Engine settings for the ``emulator`` router, called ``edge1``."""
+    return settings_of(params(emulator.port))
 
 
 @pytest.fixture
 def sessions(engine: Engine) -> sessionmaker[Session]:
     return session_factory(engine)
-
-
-@pytest.fixture
-def emulator() -> Iterator[RouterOSEmulator]:
-    with RouterOSEmulator(users=USERS, port=0, seed=0, default_remote_range=POOL) as emu:
-        yield emu
 
 
 def add_router(session: Session, name: str, port: int) -> Router:
@@ -132,10 +134,9 @@ def active(emu: RouterOSEmulator) -> dict[str, dict[str, str]]:
 
 
 def test_first_push_then_steady_state_on_a_read_only_router(
-    sessions: sessionmaker[Session], emulator: RouterOSEmulator
+    sessions: sessionmaker[Session], emulator: RouterOSEmulator, settings: EngineSettings
 ) -> None:
     seed(sessions)
-    settings = Settings((Params(emulator.port),))
     report = reconcile.reconcile_router(sessions, settings, "edge1")
     assert report.ok, report.error
     assert report.counts == {"add": 4, "change": 0, "remove": 0}
@@ -160,9 +161,11 @@ def test_first_push_then_steady_state_on_a_read_only_router(
     assert audit_actions(sessions) == ["router.reconcile"]
 
 
-def test_dry_run_plans_and_records_nothing(sessions: sessionmaker[Session], emulator: RouterOSEmulator) -> None:
+def test_dry_run_plans_and_records_nothing(
+    sessions: sessionmaker[Session], emulator: RouterOSEmulator, settings: EngineSettings
+) -> None:
     seed(sessions)
-    report = reconcile.reconcile_router(sessions, Settings((Params(emulator.port),)), "edge1", dry_run=True)
+    report = reconcile.reconcile_router(sessions, settings, "edge1", dry_run=True)
     assert report.ok and report.dry_run
     assert len(report.plan) == 4 and report.applied == ()
     assert report.plan[0].startswith("+ ppp/profile Home 10M: ")
@@ -172,9 +175,10 @@ def test_dry_run_plans_and_records_nothing(sessions: sessionmaker[Session], emul
     assert audit_actions(sessions) == []
 
 
-def test_throttle_suspend_resume_terminate(sessions: sessionmaker[Session], emulator: RouterOSEmulator) -> None:
+def test_throttle_suspend_resume_terminate(
+    sessions: sessionmaker[Session], emulator: RouterOSEmulator, settings: EngineSettings
+) -> None:
     ids = seed(sessions)
-    settings = Settings((Params(emulator.port),))
     assert reconcile.reconcile_router(sessions, settings, "edge1").ok
     emulator.advance(10)
     assert set(active(emulator)) == {"alice", "bob"}
@@ -217,9 +221,10 @@ def test_throttle_suspend_resume_terminate(sessions: sessionmaker[Session], emul
         assert expected in actions
 
 
-def test_hand_edit_is_drift_and_is_repaired(sessions: sessionmaker[Session], emulator: RouterOSEmulator) -> None:
+def test_hand_edit_is_drift_and_is_repaired(
+    sessions: sessionmaker[Session], emulator: RouterOSEmulator, settings: EngineSettings
+) -> None:
     seed(sessions)
-    settings = Settings((Params(emulator.port),))
     reconcile.reconcile_router(sessions, settings, "edge1")
     alice = next(r for r in emulator.items("/ppp/secret") if r["name"] == "alice")
     emulator.call("/ppp/secret/set", {".id": alice[".id"], "profile": "default", "disabled": "yes"})
@@ -231,14 +236,16 @@ def test_hand_edit_is_drift_and_is_repaired(sessions: sessionmaker[Session], emu
     assert {r["name"] for r in emulator.items("/ppp/secret")} == {"alice", "bob", "carol"}
 
 
-def test_router_down_leaves_operations_pending_until_it_returns(sessions: sessionmaker[Session]) -> None:
+def test_router_down_leaves_operations_pending_until_it_returns(
+    sessions: sessionmaker[Session], params: MakeParams, settings_of: MakeSettings
+) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     ids = seed(sessions)
     with sessions.begin() as s:
         reconcile.set_service_state(s, "admin", ids["alice"], "suspend")
-    settings = Settings((Params(port, timeout=timedelta(seconds=2)),))
+    settings = settings_of(params(port, timeout=timedelta(seconds=2)))
     before = utcnow()
     report = reconcile.reconcile_router(sessions, settings, "edge1")
     assert not report.ok and report.error and "edge1" in report.error
@@ -259,10 +266,9 @@ def test_router_down_leaves_operations_pending_until_it_returns(sessions: sessio
 
 
 def test_failure_mid_apply_keeps_the_disconnect_pending(
-    sessions: sessionmaker[Session], emulator: RouterOSEmulator
+    sessions: sessionmaker[Session], emulator: RouterOSEmulator, settings: EngineSettings
 ) -> None:
     ids = seed(sessions)
-    settings = Settings((Params(emulator.port),))
     reconcile.reconcile_router(sessions, settings, "edge1")
     emulator.advance(10)
     with sessions.begin() as s:
@@ -278,9 +284,10 @@ def test_failure_mid_apply_keeps_the_disconnect_pending(
     assert reconcile.reconcile_router(sessions, settings, "edge1").plan == ()
 
 
-def test_a_queued_disconnect_runs_once(sessions: sessionmaker[Session], emulator: RouterOSEmulator) -> None:
+def test_a_queued_disconnect_runs_once(
+    sessions: sessionmaker[Session], emulator: RouterOSEmulator, settings: EngineSettings
+) -> None:
     ids = seed(sessions)
-    settings = Settings((Params(emulator.port),))
     reconcile.reconcile_router(sessions, settings, "edge1")
     emulator.advance(10)
     with sessions.begin() as s:
@@ -293,7 +300,9 @@ def test_a_queued_disconnect_runs_once(sessions: sessionmaker[Session], emulator
     assert reconcile.reconcile_router(sessions, settings, "edge1").disconnected == ()
 
 
-def test_reconcile_all_runs_routers_concurrently(sessions: sessionmaker[Session]) -> None:
+def test_reconcile_all_runs_routers_concurrently(
+    sessions: sessionmaker[Session], params: MakeParams, settings_of: MakeSettings
+) -> None:
     with (
         RouterOSEmulator(users=USERS, port=0, default_remote_range=POOL) as one,
         RouterOSEmulator(users=USERS, port=0, default_remote_range=POOL) as two,
@@ -301,7 +310,7 @@ def test_reconcile_all_runs_routers_concurrently(sessions: sessionmaker[Session]
         seed(sessions, "edge1", one.port)
         with sessions.begin() as s:
             add_router(s, "edge2", two.port)
-        settings = Settings((Params(one.port, name="edge1"), Params(two.port, name="edge2"), Params(1, name="gone")))
+        settings = settings_of(params(one.port, name="edge1"), params(two.port, name="edge2"), params(1, name="gone"))
         reports = reconcile.reconcile_all(sessions, settings)
         assert [r.router for r in reports] == ["edge1", "edge2", "gone"]
         assert reports[0].ok and len(reports[0].applied) == 4
@@ -327,8 +336,8 @@ def test_set_service_state_refuses_bad_requests(sessions: sessionmaker[Session])
         assert [op.op for op in static_ops] == ["reconcile", "reconcile"]  # a static service has no session
 
 
-def test_unknown_router_is_a_one_line_error(sessions: sessionmaker[Session]) -> None:
-    report = reconcile.reconcile_router(sessions, Settings(()), "nowhere")
+def test_unknown_router_is_a_one_line_error(sessions: sessionmaker[Session], settings_of: MakeSettings) -> None:
+    report = reconcile.reconcile_router(sessions, settings_of(), "nowhere")
     assert report.error == "router 'nowhere' is not in the configuration (configured: none)"
     assert reconcile.retry_delay(1) == timedelta(seconds=15)
     assert reconcile.retry_delay(3) == timedelta(seconds=60)
@@ -336,10 +345,9 @@ def test_unknown_router_is_a_one_line_error(sessions: sessionmaker[Session]) -> 
 
 
 def test_reboot_mid_reconcile_then_the_next_run_converges(
-    sessions: sessionmaker[Session], emulator: RouterOSEmulator
+    sessions: sessionmaker[Session], emulator: RouterOSEmulator, settings: EngineSettings
 ) -> None:
     seed(sessions)
-    settings = Settings((Params(emulator.port),))
     emulator.fail_nth_write(3, "drop-after")  # the third write lands, then the router goes away...
     first = reconcile.reconcile_router(sessions, settings, "edge1")
     assert not first.ok and len(first.applied) == 2
@@ -351,7 +359,9 @@ def test_reboot_mid_reconcile_then_the_next_run_converges(
     assert reconcile.reconcile_router(sessions, settings, "edge1").plan == ()
 
 
-def test_a_router_setting_no_driver_accepts_is_reported(sessions: sessionmaker[Session]) -> None:
+def test_a_router_setting_no_driver_accepts_is_reported(
+    sessions: sessionmaker[Session], params: MakeParams, settings_of: MakeSettings
+) -> None:
     seed(sessions)
-    report = reconcile.reconcile_router(sessions, Settings((Params(1, encoding="no-such-codec"),)), "edge1")
+    report = reconcile.reconcile_router(sessions, settings_of(params(1, encoding="no-such-codec")), "edge1")
     assert report.error == "router edge1: unknown encoding 'no-such-codec'"

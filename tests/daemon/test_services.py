@@ -263,6 +263,8 @@ def test_service_refusals_change_nothing(session: Session, settings: Settings, w
         ({"ipv4": "127.0.0.1"}, Invalid, "cannot be given"),
         ({"ipv4": "100.64.0.256"}, Invalid, "invalid IPv4"),
         ({"pppoe_login": "x" * 65, "pppoe_password": "pw"}, Invalid, "invalid PPPoE login"),
+        ({"pppoe_login": "bo b", "pppoe_password": "pw"}, Invalid, "invalid PPPoE login"),
+        ({"pppoe_login": "a=b", "pppoe_password": "pw"}, Invalid, "must not contain '='"),
         ({"pppoe_login": "bob", "pppoe_password": "x" * 65}, Invalid, "too long"),
         ({"pppoe_login": "bob", "pppoe_password": "pässword"}, Invalid, "printable ASCII"),
     ]
@@ -277,6 +279,10 @@ def test_service_refusals_change_nothing(session: Session, settings: Settings, w
     other = subs.add_service(session, ACTOR, settings, customer_id=cid, plan_name="home-10", router_name="edge2",
                              pppoe_login="ana", pppoe_password="pw")  # fmt: skip
     assert other.router == "edge2"
+    # logins follow the one PPPoE login rule (policies.plans): MAC-style and e-mail-style logins are fine
+    for login in ("CPE-00:11:22", "ana@isp.example"):
+        assert subs.add_service(session, ACTOR, settings, customer_id=cid, plan_name="home-10", router_name="core1",
+                                pppoe_login=login, pppoe_password="pw").pppoe_login == login  # fmt: skip
 
 
 def test_retired_routers_take_no_new_services(

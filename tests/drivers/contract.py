@@ -7,10 +7,11 @@ asserts what a user of the contract relies on. They return what they observed so
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 
-from drivers.base import Driver
+from drivers.base import Driver, DriverError
 from drivers.models import Action, ApplyResult, ChangeSet, CounterSample, DesiredState, Resource, RouterFacts
 
 
@@ -54,37 +55,54 @@ def check_second_apply_writes_nothing(driver: Driver, desired: DesiredState) -> 
 
 
 def check_unowned_untouched(driver: Driver, desired: DesiredState) -> ChangeSet:
-    """The plan never changes or removes an entry the router reports as not owned by edgebill."""
+    """The plan never adds, changes or removes an entry the router reports as not owned by edgebill.
+
+    The router must hold at least one such entry (set one up first), or there would be nothing to check.
+    """
     actual = driver.read_state()
-    plan = driver.plan(desired, actual)
     unowned = {(r.kind, r.key) for r in actual if not r.owned}
+    assert unowned, "the router holds no entry edgebill does not own: set one up before this check"
+    plan = driver.plan(desired, actual)
     for change in plan.changes:
-        if change.action is not Action.ADD:
-            assert (change.kind, change.key) not in unowned, f"plan touches an unowned entry: {change.describe()}"
+        assert (change.kind, change.key) not in unowned, f"plan touches an unowned entry: {change.describe()}"
     return plan
 
 
-def check_plan_matches_diff_semantics(driver: Driver, desired: DesiredState) -> None:
-    """A CHANGE only carries fields that differ from what was read (besides driver-documented rewrites)."""
+def check_changes_carry_only_differences(driver: Driver, desired: DesiredState, changed: DesiredState) -> ChangeSet:
+    """After reconciling ``desired``, the plan to ``changed`` modifies entries in place, with only what differs.
+
+    ``changed`` must alter something already on the router (a rate, a state), so the plan holds a CHANGE; each
+    CHANGE names an entry that was read and carries only fields whose value differs from what was read.
+    """
+    reconcile(driver, desired)
     actual = driver.read_state()
     have = {(r.kind, r.key): r for r in actual}
-    for change in driver.plan(desired, actual).changes:
-        if change.action is Action.CHANGE:
-            current = have[(change.kind, change.key)]
-            assert any(current.fields.get(k) != v for k, v in change.fields.items()), change.describe()
+    plan = driver.plan(changed, actual)
+    changes = [c for c in plan.changes if c.action is Action.CHANGE]
+    assert changes, "changing a subscriber planned no in-place change"
+    for change in changes:
+        current = have.get((change.kind, change.key))
+        assert current is not None, f"a change to an entry that was not read: {change.describe()}"
+        same = sorted(k for k, v in change.fields.items() if current.fields.get(k) == v)
+        assert not same, f"{change.describe()} rewrites unchanged fields {same}"
+    return plan
 
 
-def check_counters(driver: Driver, keys: set[str]) -> dict[str, CounterSample]:
-    """Counters are non-negative, timezone-aware, one per subscriber, and cover ``keys``."""
-    samples = driver.counters()
+def check_counters(driver: Driver, keys: Iterable[str] = ()) -> dict[str, CounterSample]:
+    """One sample per key, with a key, non-negative integer byte counts, an epoch and a timezone-aware time.
+
+    Every key in ``keys`` (subscribers known to carry traffic) has a sample.
+    """
     seen: dict[str, CounterSample] = {}
-    for s in samples:
+    for s in driver.counters():
+        assert s.key, "sample without a key"
         assert s.key not in seen, f"two samples for {s.key}"
-        assert s.bytes_in >= 0 and s.bytes_out >= 0
-        assert isinstance(s.taken_at, datetime) and s.taken_at.tzinfo is not None
+        assert isinstance(s.bytes_in, int) and s.bytes_in >= 0, f"bytes_in {s.bytes_in!r} for {s.key}"
+        assert isinstance(s.bytes_out, int) and s.bytes_out >= 0, f"bytes_out {s.bytes_out!r} for {s.key}"
         assert s.epoch, f"empty epoch for {s.key}"
+        assert isinstance(s.taken_at, datetime) and s.taken_at.tzinfo is not None, f"naive taken_at for {s.key}"
         seen[s.key] = s
-    missing = keys - set(seen)
+    missing = set(keys) - set(seen)
     assert not missing, f"no counters for {sorted(missing)}"
     return seen
 
@@ -96,12 +114,13 @@ def check_empty_apply_is_noop(driver: Driver) -> None:
 
 
 def check_idempotent_reapply(driver: Driver, desired: DesiredState) -> None:
-    """Applying the same change set twice converges on the same state (writes are idempotent)."""
+    """Applying the same (non-empty) change set twice converges on the same state (writes are idempotent)."""
     plan = driver.plan(desired, driver.read_state())
+    assert not plan.empty, "nothing to apply: pass a desired state that differs from the router"
     driver.apply(plan)
     try:
         driver.apply(plan)
-    except Exception as exc:  # a failure here must at least leave the state converged
+    except DriverError as exc:
         raise AssertionError(f"re-applying the same change set failed: {exc}") from exc
     assert driver.plan(desired, driver.read_state()).empty
 
@@ -114,20 +133,6 @@ def check_facts(driver: Driver) -> RouterFacts:
     assert facts.version.strip(), "empty version"
     assert isinstance(facts.uptime_seconds, int) and facts.uptime_seconds >= 0
     return facts
-
-
-def check_counters_shape(driver: Driver) -> tuple[CounterSample, ...]:
-    """Every sample has a key, non-negative byte counts, an epoch and a timezone-aware time; keys are unique."""
-    samples = driver.counters()
-    keys = [s.key for s in samples]
-    assert len(keys) == len(set(keys)), "duplicate counter keys"
-    for s in samples:
-        assert s.key, "sample without a key"
-        assert isinstance(s.bytes_in, int) and s.bytes_in >= 0
-        assert isinstance(s.bytes_out, int) and s.bytes_out >= 0
-        assert s.epoch, f"empty epoch for {s.key}"
-        assert s.taken_at.tzinfo is not None, "naive taken_at"
-    return samples
 
 
 def check_removed_subscriber_is_gone(driver: Driver, desired: DesiredState) -> None:
@@ -151,13 +156,12 @@ def _norm(resources: tuple[Resource, ...]) -> list[tuple[str, str, tuple[tuple[s
 
 
 __all__ = [
+    "check_changes_carry_only_differences",
     "check_counters",
-    "check_counters_shape",
     "check_empty_apply_is_noop",
     "check_facts",
     "check_idempotent_reapply",
     "check_plan_is_pure",
-    "check_plan_matches_diff_semantics",
     "check_removed_subscriber_is_gone",
     "check_second_apply_writes_nothing",
     "check_signature",

@@ -154,3 +154,43 @@ def test_readonly_users_cannot_change_a_service(client: FlaskClient, seeded: See
     assert "Suspend</button>" not in client.get(page).get_data(as_text=True)
     response = client.post(f"{page}/state", data={"csrf": csrf_of(client, page), "action": "suspend"})
     assert response.status_code == 403
+
+
+def test_a_payment_at_the_counter_releases_a_suspended_customer_at_once(client: FlaskClient, seeded: Seeded) -> None:
+    from daemon.billing.run import run_billing
+
+    with seeded.sessions() as s:
+        bind = s.get_bind()
+    # Two billing runs: October's invoice is issued on November 1 and due 14 days later.
+    run_billing(bind, seeded.settings, as_of=date(2026, 11, 1))  # type: ignore[arg-type]
+    with seeded.sessions.begin() as s:
+        s.execute(
+            update(Service)
+            .where(Service.customer_id == seeded.customer_id)
+            .values(state=ServiceState.SUSPENDED, state_reason="dunning: 60.00 USD unpaid, 30 days past due")
+        )
+    sign_in(client, "support", "support staff password")
+    page = f"/customers/{seeded.customer_id}"
+    shown = client.get(page).get_data(as_text=True)
+    assert "(owed)" in shown
+    owed = shown.split('data-testid="balance">')[1].split(" USD")[0]
+
+    bad = client.post(f"{page}/payments", data={"csrf": csrf_of(client, page), "amount": "-5", "method": "cash"})
+    assert bad.status_code == 302
+    assert "Payment not recorded" in client.get(page).get_data(as_text=True)
+
+    client.post(
+        f"{page}/payments", data={"csrf": csrf_of(client, page), "amount": owed, "method": "cash", "reference": "R-77"}
+    )
+    shown = client.get(page).get_data(as_text=True)
+    assert f"Payment of {owed} USD recorded." in shown
+    assert "R-77" in shown and "(owed)" not in shown
+    with seeded.sessions() as s:
+        states = s.scalars(select(Service.state).where(Service.customer_id == seeded.customer_id)).all()
+    assert set(states) == {ServiceState.ACTIVE}
+
+    invoice_link = shown.split('href="/invoices/')[1].split('"')[0]
+    pdf = client.get(f"/invoices/{invoice_link}")
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+    assert pdf.data.startswith(b"%PDF")
+    assert client.get("/invoices/999.pdf").status_code == 404

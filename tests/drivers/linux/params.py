@@ -1,32 +1,51 @@
-"""Driver settings for the Linux gateway tests (what ``daemon.config.RouterSettings`` would carry)."""
+"""Driver settings for the Linux gateway tests (real ``daemon.config.RouterSettings``) and the namespaced lab."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import timedelta
-from ipaddress import IPv4Network
 from pathlib import Path
+from typing import Any
+
+from daemon.config import RouterSettings
+from lab.linux_gw import LinuxGateway, problem
+from tests.support import require
+
+#: A gateway nobody can reach: for what the driver checks before it connects.
+OFFLINE = RouterSettings(
+    name="gw1",
+    kind="linux",
+    host="127.0.0.1",
+    port=22,
+    username="root",
+    ssh_key_file=Path("/nonexistent/key"),
+    interface="sub0",
+    upload_ifb="ifb0",
+    leaf_qdisc="pfifo",
+    timeout=timedelta(seconds=20),
+)
 
 
-@dataclass(frozen=True)
-class Params:
-    name: str = "gw1"
-    kind: str = "linux"
-    host: str = "127.0.0.1"
-    port: int = 22
-    username: str = "root"
-    ssh_key_file: Path | None = Path("/nonexistent/key")
-    known_hosts_file: Path | None = None
-    trust_on_first_use: bool = False
-    interface: str | None = "sub0"
-    upload_ifb: str | None = "ifb0"
-    leaf_qdisc: str = "pfifo"
-    subnets: tuple[IPv4Network, ...] = ()
-    tls: bool = False
-    tls_verify: bool = True
-    encoding: str = "utf-8"
-    timeout: timedelta = timedelta(seconds=20)
-    password_text: str = ""
+def settings_for(gw: LinuxGateway, **overrides: Any) -> RouterSettings:
+    """The settings that reach ``gw`` over SSH with its client key, checking its host key."""
+    reach = {
+        "host": gw.host,
+        "port": gw.port,
+        "ssh_key_file": gw.key_file,
+        "known_hosts_file": gw.known_hosts_file,
+        "interface": gw.interface,
+        "upload_ifb": gw.upload_ifb,
+        "subnets": (gw.subnet,),
+    }
+    return replace(OFFLINE, **{**reach, **overrides})
 
-    def password(self) -> str:
-        return self.password_text
+
+@contextmanager
+def running_gateway(subscribers: int) -> Iterator[LinuxGateway]:
+    """A namespaced gateway with ``subscribers`` hosts behind it; skips (fails in CI) where it cannot run."""
+    why = problem()
+    require(not why, why)
+    with LinuxGateway.up(subscribers) as gw:
+        yield gw

@@ -28,7 +28,7 @@ from drivers.linux.layout import (
 from drivers.linux.readback import device_state, nft_resources, parse_classes
 from drivers.models import Action, DesiredState, EnforcementSpec, ProfileSpec, SubscriberSpec
 from policies.rates import RateLimit
-from tests.drivers.linux.params import Params
+from tests.drivers.linux.params import OFFLINE
 
 PLAN = RateLimit(10_000_000, 5_000_000)
 DEVICES = Devices("sub0", "ifb0", "pfifo")
@@ -115,7 +115,7 @@ def test_portal_must_be_an_address() -> None:
 )
 def test_bad_settings_are_refused_with_one_line(change: dict[str, object], message: str) -> None:
     with pytest.raises(LayoutError, match=message) as info:
-        LinuxTcDriver(replace(Params(), **change))  # type: ignore[arg-type]
+        LinuxTcDriver(replace(OFFLINE, **change))  # type: ignore[arg-type]
     assert "\n" not in str(info.value)
 
 
@@ -198,7 +198,7 @@ def test_nft_readback_names_subscribers_and_suspended_addresses() -> None:
 
 
 def test_a_new_leaf_kind_recreates_the_class() -> None:
-    drv = LinuxTcDriver(Params())
+    drv = LinuxTcDriver(OFFLINE)
     desired = state(sub("svc-1", "100.64.1.7"))
     actual = [
         r if r.kind != KIND_SUB else replace(r, fields={**r.fields, "leaf": "fq_codel"})

@@ -19,7 +19,7 @@ from drivers.models import ChangeSet, DesiredState, EnforcementSpec, ProfileSpec
 from lab.routeros import Quirks, RouterOSEmulator
 from policies.rates import Burst, RateLimit
 from tests.drivers import contract
-from tests.drivers.mikrotik.conftest import POOL, USERS, Params
+from tests.routeros import POOL, USERS, MakeParams
 
 R10 = RateLimit(download=10_000_000, upload=5_000_000)
 R20 = RateLimit(20_000_000, 10_000_000, Burst(40_000_000, 20_000_000, 15_000_000, 8_000_000, 16))
@@ -87,12 +87,18 @@ def active_names(emu: RouterOSEmulator) -> set[str]:
 
 
 def test_contract(driver: MikrotikDriver, emulator: RouterOSEmulator) -> None:
+    faster = state(sub("alice", 1, "20M"), sub("bob", 2, "20M", address="10.9.0.2"), static(3, "10.9.1.3", rate=R10))
+    contract.check_signature(MikrotikDriver)
     contract.check_facts(driver)
+    contract.check_empty_apply_is_noop(driver)
     contract.check_plan_is_pure(driver, BASE)
     contract.check_second_apply_writes_nothing(driver, BASE)
     emulator.advance(10)
-    contract.check_counters_shape(driver)
+    contract.check_counters(driver, {s.key for s in BASE.subscribers})
     contract.check_removed_subscriber_is_gone(driver, BASE)
+    contract.check_changes_carry_only_differences(driver, BASE, faster)
+    contract.check_idempotent_reapply(driver, faster)
+    contract.check_second_apply_writes_nothing(driver, BASE)
 
 
 # --- what lands on the router ---------------------------------------------------------------------------------
@@ -325,18 +331,18 @@ def test_counters_follow_sessions_and_queues(driver: MikrotikDriver, emulator: R
 # --- sessions, auth, TLS, encoding ------------------------------------------------------------------------------
 
 
-def test_wrong_password_is_an_auth_error(emulator: RouterOSEmulator) -> None:
-    with pytest.raises(AuthError, match="login refused") as info, MikrotikDriver(Params(emulator.port, secret="nope")):
+def test_wrong_password_is_an_auth_error(emulator: RouterOSEmulator, params: MakeParams) -> None:
+    with pytest.raises(AuthError, match="login refused") as info, MikrotikDriver(params(emulator.port, secret="nope")):
         pass
     assert not info.value.retryable
     assert "nope" not in str(info.value)
 
 
-def test_unreachable_router_is_a_retryable_connect_error() -> None:
+def test_unreachable_router_is_a_retryable_connect_error(params: MakeParams) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with pytest.raises(ConnectError) as info, MikrotikDriver(Params(port)):
+    with pytest.raises(ConnectError) as info, MikrotikDriver(params(port)):
         pass
     assert info.value.retryable
 
@@ -366,43 +372,43 @@ def silent_port() -> Iterator[int]:
     server.close()
 
 
-def test_a_silent_router_times_out(silent_port: int) -> None:
-    with pytest.raises(ConnectTimeout), MikrotikDriver(Params(silent_port, timeout=timedelta(seconds=0.3))):
+def test_a_silent_router_times_out(silent_port: int, params: MakeParams) -> None:
+    with pytest.raises(ConnectTimeout), MikrotikDriver(params(silent_port, timeout=timedelta(seconds=0.3))):
         pass
 
 
-def test_api_ssl(emulator: RouterOSEmulator) -> None:
+def test_api_ssl(emulator: RouterOSEmulator, params: MakeParams) -> None:
     with RouterOSEmulator(users=USERS, port=0, tls_port=0, default_remote_range=POOL) as emu:
         assert emu.tls_port is not None
-        params = Params(emu.tls_port, tls=True, tls_verify=False)
-        with MikrotikDriver(params) as d:
+        over_tls = params(emu.tls_port, tls=True, tls_verify=False)
+        with MikrotikDriver(over_tls) as d:
             contract.check_second_apply_writes_nothing(d, BASE)
-        with pytest.raises(AuthError, match="certificate"), MikrotikDriver(replace(params, tls_verify=True)):
+        with pytest.raises(AuthError, match="certificate"), MikrotikDriver(replace(over_tls, tls_verify=True)):
             pass
 
 
-def test_names_in_the_routers_encoding_round_trip(emulator: RouterOSEmulator) -> None:
+def test_names_in_the_routers_encoding_round_trip(emulator: RouterOSEmulator, params: MakeParams) -> None:
     desired = DesiredState(
         (ProfileSpec("Café 10M", R10),),
         (replace(sub("josé", 7), profile="Café 10M", password="pw7"),),
     )
-    with MikrotikDriver(Params(emulator.port, encoding="cp1252")) as d:
+    with MikrotikDriver(params(emulator.port, encoding="cp1252")) as d:
         assert d.plan(desired, d.read_state()).conflicts == ()
         contract.check_second_apply_writes_nothing(d, desired)
         secret = next(r for r in d.read_state() if r.kind == "ppp/secret")
         assert (secret.key, secret.fields["profile"]) == ("josé", "Café 10M")
     # Read with the wrong codec the names differ: the encoding setting matters.
-    with MikrotikDriver(Params(emulator.port, encoding="utf-8")) as d:
+    with MikrotikDriver(params(emulator.port, encoding="utf-8")) as d:
         assert "josé" not in {r.key for r in d.read_state()}
 
 
 def test_passwords_never_reach_the_logs(
-    driver: MikrotikDriver, emulator: RouterOSEmulator, caplog: pytest.LogCaptureFixture
+    driver: MikrotikDriver, emulator: RouterOSEmulator, caplog: pytest.LogCaptureFixture, params: MakeParams
 ) -> None:
     caplog.set_level(logging.DEBUG)
     quoted = replace(sub("quinn", 9), password='it\'s"quoted"-secret')
     reconcile(driver, replace(BASE, subscribers=(*BASE.subscribers, quoted)))
-    with MikrotikDriver(Params(emulator.port)):
+    with MikrotikDriver(params(emulator.port)):
         pass
     assert "pw-alice-secret" not in caplog.text
     assert "quoted" not in caplog.text
@@ -424,18 +430,18 @@ def test_an_idle_connection_dropped_by_the_router_is_reopened_for_reads(
     ("version", "quirks"),
     [("7.18", Quirks()), ("7.16", Quirks(normalise_rate_limit=True)), ("6.49.10", Quirks())],
 )
-def test_router_dialects_converge_without_rewrites(version: str, quirks: Quirks) -> None:
+def test_router_dialects_converge_without_rewrites(version: str, quirks: Quirks, params: MakeParams) -> None:
     with (
         RouterOSEmulator(users=USERS, port=0, version=version, quirks=quirks, default_remote_range=POOL) as emu,
-        MikrotikDriver(Params(emu.port)) as d,
+        MikrotikDriver(params(emu.port)) as d,
     ):
         assert d.read_state()  # the built-in profiles; an empty menu answers !empty on 7.18+
         contract.check_second_apply_writes_nothing(d, BASE)
         assert d.facts().version.startswith(version)
 
 
-def test_the_driver_kind_creates_this_driver() -> None:
-    router: Driver = drivers.create(Params(1))  # mypy checks MikrotikDriver against the Driver protocol
+def test_the_driver_kind_creates_this_driver(params: MakeParams) -> None:
+    router: Driver = drivers.create(params(1))  # mypy checks MikrotikDriver against the Driver protocol
     assert isinstance(router, MikrotikDriver) and router.kind == "mikrotik"
-    typed: Driver = MikrotikDriver(Params(1))
+    typed: Driver = MikrotikDriver(params(1))
     typed.close()  # closing a driver that never opened is fine

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from daemon.config import RouterSettings
 from drivers.base import AuthError, ConnectError
 from drivers.linux import LinuxTcDriver
 from lab.linux_gw import LinuxGateway, problem
 from lab.linux_gw import cli as lab_cli
 from lab.linux_gw.gateway import UPSTREAM_BODY
-from tests.drivers.linux.params import Params
+from tests.drivers.linux.params import running_gateway, settings_for
 from tests.support import require
 
 pytestmark = pytest.mark.root
@@ -24,21 +25,13 @@ pytestmark = pytest.mark.root
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[LinuxGateway]:
-    why = problem()
-    require(not why, why)
-    with LinuxGateway.up(3) as gw:
+    with running_gateway(3) as gw:
         yield gw
 
 
-def params(gw: LinuxGateway) -> Params:
-    return Params(
-        host=gw.host,
-        port=gw.port,
-        ssh_key_file=gw.key_file,
-        known_hosts_file=gw.known_hosts_file,
-        interface=gw.interface,
-        upload_ifb=gw.upload_ifb,
-    )
+def params(gw: LinuxGateway) -> RouterSettings:
+    """The gateway's settings without subscriber ranges: these tests exercise the SSH session only."""
+    return settings_for(gw, subnets=())
 
 
 def test_subscribers_reach_the_upstream_through_the_gateway(lab: LinuxGateway) -> None:

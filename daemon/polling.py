@@ -8,7 +8,6 @@ counter went down, or the driver reports a new epoch, the counter restarted and 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -17,12 +16,11 @@ from sqlalchemy.orm import Session, sessionmaker
 import drivers
 from daemon.config import Settings
 from daemon.db.models import ConnectionType, Router, Service, ServiceState, UsageSample, utcnow
-from drivers.base import Driver, DriverError, RouterParams
+from drivers import DriverFactory
+from drivers.base import DriverError
 from drivers.models import CounterSample
 
 log = logging.getLogger(__name__)
-
-DriverFactory = Callable[[RouterParams], Driver]
 
 
 @dataclass(frozen=True)

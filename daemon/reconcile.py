@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -48,6 +48,7 @@ from daemon.db.models import (
 from daemon.security import SecretBox, SecretError
 from daemon.services import audit, ops
 from daemon.services.errors import Conflict, Invalid, NotFound, ServiceError
+from drivers import DriverFactory
 from drivers.base import ApplyError, Driver, DriverError, RouterParams
 from drivers.models import ChangeSet, DesiredState, EnforcementSpec
 from policies.provisioning import (
@@ -75,7 +76,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 JsonDict = dict[str, Any]
-DriverFactory = Callable[[RouterParams], Driver]
 
 #: Operation: make the router match the database (idempotent; any successful run completes it).
 RECONCILE: Final = ops.RECONCILE

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 
 from drivers.base import Driver, RouterParams
+
+#: Anything that makes a closed driver for a router; :func:`create` is the one the daemon uses.
+DriverFactory = Callable[[RouterParams], Driver]
 
 #: Router kind -> "module:Class" of its driver. Imported on first use so that a gateway-only installation never
 #: loads the RouterOS client, and the other way round.

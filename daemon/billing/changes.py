@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from daemon.billing.common import plan_spec, schedule_for, today
+from daemon.billing.common import schedule_for, today
 from daemon.billing.documents import DraftLine, issue_invoice, lock_customer, settle
 from daemon.billing.run import charge_for, setup_for
 from daemon.billing.usage import load_coverage
@@ -29,6 +29,7 @@ from daemon.db.models import ServiceState
 from daemon.services import invoices, plans
 from daemon.services import services as subs
 from daemon.services.errors import Conflict, Invalid
+from daemon.services.plans import plan_spec
 from policies.proration import ProrationError, plan_change
 
 __all__ = ["PlanChange", "change_plan"]

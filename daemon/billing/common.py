@@ -6,9 +6,9 @@ from datetime import date, timedelta
 from typing import Final
 
 from daemon.config import BillingSettings, DunningStepSettings
-from daemon.db.models import InvoiceLineKind, Plan, PlanCycle, Service, utcnow
+from daemon.db.models import InvoiceLineKind, Service, utcnow
 from policies.dunning import DunningStep
-from policies.money import Money, currency, round_money
+from policies.money import round_money
 from policies.periods import AnchorMode, Schedule, local_date
 from policies.plans import PlanSpec
 from policies.proration import ChargeKind
@@ -22,7 +22,6 @@ __all__ = [
     "PREPAID_PREFIX",
     "ladder",
     "owned_reason",
-    "plan_spec",
     "schedule_for",
     "today",
 ]
@@ -52,29 +51,6 @@ def today(billing: BillingSettings, as_of: date | None = None) -> date:
 def owned_reason(reason: str | None) -> bool:
     """True when a service state was set by billing (prepaid, dunning or fair use), so billing may lift it."""
     return reason is not None and reason.startswith((PREPAID_PREFIX, DUNNING_PREFIX, FAIR_USE_PREFIX))
-
-
-def plan_spec(row: Plan) -> PlanSpec:
-    """The plan row as the pure policy value (prices, cycle, quota rule and tax)."""
-    cur = currency(row.currency)
-    fair = None
-    if row.fair_use_download_bps is not None and row.fair_use_upload_bps is not None:
-        fair = RateLimit(row.fair_use_download_bps, row.fair_use_upload_bps)
-    overage = None if row.overage_price_minor is None else Money(row.overage_price_minor, cur)
-    return PlanSpec(
-        name=row.name,
-        rate=RateLimit(row.download_bps, row.upload_bps),
-        price=Money(row.price_minor, cur),
-        cycle="weekly" if row.cycle is PlanCycle.WEEKLY else "monthly",
-        prepaid=row.prepaid,
-        setup_fee=Money(row.setup_fee_minor, cur),
-        quota_bytes=row.quota_bytes,
-        over_quota=row.over_quota.value,
-        fair_use_rate=fair if row.quota_bytes is not None and row.over_quota.value == "throttle" else None,
-        overage_price_per_gb=overage if row.quota_bytes is not None and row.over_quota.value == "charge" else None,
-        tax_rate=row.tax_rate,
-        tax_inclusive=row.tax_inclusive,
-    )
 
 
 def schedule_for(billing: BillingSettings, service: Service, plan: PlanSpec) -> Schedule:

@@ -34,7 +34,6 @@ from daemon.billing.common import (
     PREPAID_PREFIX,
     ladder,
     owned_reason,
-    plan_spec,
     schedule_for,
 )
 from daemon.billing.documents import Standing, lock_customer, settle
@@ -44,6 +43,7 @@ from daemon.billing.usage import load_coverage, period_usage
 from daemon.config import Settings
 from daemon.db.models import AuditEntry, Customer, Service, ServiceState
 from daemon.services import audit
+from daemon.services.plans import plan_spec
 from policies.dunning import AccountStanding, DunningDecision, evaluate
 from policies.periods import Period
 from policies.plans import format_quota

@@ -36,7 +36,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from daemon.billing.common import PREPAID_PREFIX, plan_spec, schedule_for, today
+from daemon.billing.common import PREPAID_PREFIX, schedule_for, today
 from daemon.billing.documents import DraftLine, issue_invoice, issue_invoices, lock_customer, settle
 from daemon.billing.dunning import refresh_states
 from daemon.billing.usage import Coverage, load_coverage, period_usage
@@ -51,6 +51,7 @@ from daemon.db.models import (
 )
 from daemon.services import invoices
 from daemon.services.errors import ServiceError
+from daemon.services.plans import plan_spec
 from policies.money import Money
 from policies.periods import Period, PeriodError, Schedule
 from policies.plans import PlanSpec

@@ -292,6 +292,23 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True)
+class PaymentSettings:
+    """Online payments."""
+
+    #: File holding the Stripe webhook endpoint's signing secret (``whsec_...``); ``None``: the webhook is off.
+    stripe_webhook_secret_file: Path | None = None
+
+    def stripe_webhook_secret(self) -> str | None:
+        """The signing secret, read now; ``None`` when no file is configured."""
+        if self.stripe_webhook_secret_file is None:
+            return None
+        what = "Stripe webhook secret"
+        return _decode_password(
+            _read_secret(self.stripe_webhook_secret_file, what), self.stripe_webhook_secret_file, what
+        )
+
+
+@dataclass(frozen=True)
 class RouterSettings:
     """One MikroTik RouterOS router or Linux ``tc`` gateway.
 
@@ -360,6 +377,7 @@ class Settings:
     enforcement: EnforcementSettings
     smtp: SmtpSettings
     routers: tuple[RouterSettings, ...]
+    payments: PaymentSettings = PaymentSettings()
 
     def router(self, name: str) -> RouterSettings:
         """The router called ``name``; :class:`ConfigError` (not ``KeyError``) when there is none."""
@@ -473,6 +491,9 @@ def render_settings(settings: Settings, *, reveal: bool = False) -> str:
         f"username = {_toml(smtp.username)}",
         f"password_file = {_toml(str(smtp.password_file or ''))}",
         f"sender = {_toml(smtp.sender)}",
+        "",
+        "[payments]",
+        f"stripe_webhook_secret_file = {_toml(str(settings.payments.stripe_webhook_secret_file or ''))}",
     ]
     for router in settings.routers:
         lines += [
@@ -530,6 +551,7 @@ _SECTIONS: Final = (
     "dunning",
     "enforcement",
     "smtp",
+    "payments",
     "routers",
 )
 _ROUTER_COMMON: Final = ("name", "kind", "host", "port", "username", "site", "timeout")
@@ -587,6 +609,7 @@ class _Loader:
         dunning = self.dunning(root.table("dunning"), billing.currency)
         enforcement = self.enforcement(root.table("enforcement"), web.base_url)
         smtp = self.smtp(root.table("smtp"))
+        payments = self.payments(root.table("payments"))
         routers = self.routers(root.tables("routers"))
         _warn_dst(scheduler.billing_at, billing.timezone, self.shown)
         return Settings(
@@ -600,6 +623,7 @@ class _Loader:
             enforcement=enforcement,
             smtp=smtp,
             routers=routers,
+            payments=payments,
         )
 
     # -- sections -------------------------------------------------------------------------------------------
@@ -863,6 +887,10 @@ class _Loader:
             password_file=password_file,
             sender=sender,
         )
+
+    def payments(self, sec: _Table) -> PaymentSettings:
+        sec.check_keys(("stripe_webhook_secret_file",))
+        return PaymentSettings(stripe_webhook_secret_file=sec.optional_secret_file("stripe_webhook_secret_file"))
 
     def routers(self, tables: Sequence[_Table]) -> tuple[RouterSettings, ...]:
         routers: list[RouterSettings] = []

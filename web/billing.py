@@ -1,10 +1,9 @@
 """The payment processor's webhook: ``POST /webhooks/stripe``.
 
-The endpoint secret (``whsec_...``) is read from the file named by the Flask setting
-``STRIPE_WEBHOOK_SECRET_FILE``, else by the environment variable ``EDGEBILL_STRIPE_SECRET_FILE``; without
-one the endpoint answers 503. Every request's ``Stripe-Signature`` is verified against the raw body
-(forged or stale signatures: 400) before the event is handled by :func:`daemon.billing.webhook.handle_event`
-in one transaction. Answers are JSON: 200 with what was done (``recorded``, ``duplicate``, ``ignored``),
+The endpoint secret (``whsec_...``) is read, at each request, from the file named by
+``[payments] stripe_webhook_secret_file``; without one the endpoint answers 503. Every request's
+``Stripe-Signature`` is verified against the raw body (forged or stale signatures: 400) before the event is
+handled by :func:`daemon.billing.webhook.handle_event` in one transaction. Answers are JSON: 200 with what was done (``recorded``, ``duplicate``, ``ignored``),
 400 for a bad signature or body, 422 for an event that cannot be applied (unknown customer, wrong currency),
 so the processor retries it after staff fix the cause.
 """
@@ -13,42 +12,32 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import stripe
-from flask import Blueprint, current_app, request
+from flask import Blueprint, request
 from sqlalchemy.exc import IntegrityError
 
 from daemon.billing.webhook import handle_event
+from daemon.config import ConfigError
 from daemon.services.errors import ServiceError
 from web import context
 
-__all__ = ["SECRET_FILE_ENV", "SECRET_FILE_SETTING", "bp"]
+__all__ = ["bp"]
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("billing", __name__)
 
-#: Flask setting naming the file that holds the webhook endpoint secret.
-SECRET_FILE_SETTING: Final = "STRIPE_WEBHOOK_SECRET_FILE"
-#: Environment variable naming that file when the Flask setting is absent.
-SECRET_FILE_ENV: Final = "EDGEBILL_STRIPE_SECRET_FILE"
-
 Reply = tuple[dict[str, Any], int]
 
 
 def _secret() -> str | None:
-    name = current_app.config.get(SECRET_FILE_SETTING) or os.environ.get(SECRET_FILE_ENV)
-    if not name:
-        return None
     try:
-        secret = Path(name).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        log.error("webhook secret file %s cannot be read: %s", name, exc.strerror or exc)
+        return context.settings().payments.stripe_webhook_secret() or None
+    except ConfigError as exc:
+        log.error("%s", exc)
         return None
-    return secret or None
 
 
 @bp.post("/webhooks/stripe")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -22,7 +23,6 @@ from daemon.db.models import Payment
 from daemon.services import invoices
 from tests.billing.conftest import World
 from web import create_app
-from web.billing import bp
 
 SECRET = "whsec_test_0123456789abcdef"
 
@@ -56,13 +56,12 @@ def client(engine: Engine, settings: Settings, tmp_path: Path) -> FlaskClient:
     secret_file = tmp_path / "stripe.secret"
     secret_file.write_text(SECRET + "\n")
     secret_file.chmod(0o600)
+    payments = dataclasses.replace(settings.payments, stripe_webhook_secret_file=secret_file)
     app = create_app(
-        settings,
+        dataclasses.replace(settings, payments=payments),
         sessions=session_factory(engine),
-        test_config={"TESTING": True, "STRIPE_WEBHOOK_SECRET_FILE": str(secret_file)},
+        test_config={"TESTING": True},
     )
-    if "billing" not in app.blueprints:
-        app.register_blueprint(bp)
     return app.test_client()
 
 

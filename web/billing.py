@@ -3,9 +3,9 @@
 The endpoint secret (``whsec_...``) is read, at each request, from the file named by
 ``[payments] stripe_webhook_secret_file``; without one the endpoint answers 503. Every request's
 ``Stripe-Signature`` is verified against the raw body (forged or stale signatures: 400) before the event is
-handled by :func:`daemon.billing.webhook.handle_event` in one transaction. Answers are JSON: 200 with what was done (``recorded``, ``duplicate``, ``ignored``),
-400 for a bad signature or body, 422 for an event that cannot be applied (unknown customer, wrong currency),
-so the processor retries it after staff fix the cause.
+handled by :func:`daemon.billing.webhook.handle_event` in one transaction. Answers are JSON: 200 with what was
+done (``recorded``, ``duplicate``, ``ignored``), 400 for a bad signature or body, 422 for an event that cannot
+be applied (unknown customer, wrong currency), so the processor retries it after staff fix the cause.
 """
 
 from __future__ import annotations

@@ -94,21 +94,9 @@ def receive_payment(
 
     With ``external_id`` a repeat of a payment already recorded changes nothing and returns ``created=False``.
     """
-    if external_id is not None:
-        existing = session.scalars(select(Payment.id).where(Payment.external_id == external_id)).first()
-        if existing is not None:
-            record = payments.record_payment(
-                session,
-                actor,
-                settings,
-                customer_id=customer_id,
-                amount=amount,
-                method=method,
-                reference=reference,
-                received_at=received_at,
-                external_id=external_id,
-            )
-            return Received(record, False, None)
+    replay = external_id is not None and (
+        session.scalars(select(Payment.id).where(Payment.external_id == external_id)).first() is not None
+    )
     record = payments.record_payment(
         session,
         actor,
@@ -120,6 +108,8 @@ def receive_payment(
         received_at=received_at,
         external_id=external_id,
     )
+    if replay:
+        return Received(record, False, None)
     outcome = on_payment(session, settings, customer_id, actor=actor, as_of=as_of)
     return Received(record, True, outcome)
 

@@ -322,36 +322,39 @@ def placed(
     """The subscribers that can be shaped, with their address; the others as conflicts (never written)."""
     out: list[tuple[SubscriberSpec, IPv4Address]] = []
     conflicts: list[Conflict] = []
-    by_address: dict[IPv4Address, str] = {}
-    by_group: dict[int, IPv4Network] = {}
-    for spec in sorted(subscribers, key=lambda s: s.key):
+    by_address: dict[int, str] = {}
+    by_group: dict[int, int] = {}
+    bounds = [(int(net.network_address), int(net.netmask)) for net in subnets]
+    group_mask = (1 << GROUP_BITS) - 1
+    for spec in sorted(subscribers, key=_spec_key):
         addr = spec.address
         if addr is None:
             conflicts.append(Conflict(KIND_SUB, spec.key, "no IPv4 address: a Linux gateway shapes by address"))
             continue
-        if subnets and not any(addr in net for net in subnets):
+        value = int(addr)
+        if bounds and not any(value & mask == first for first, mask in bounds):
             shown = ", ".join(str(n) for n in subnets)
             conflicts.append(Conflict(KIND_SUB, spec.key, f"address {addr} is outside this gateway's subnets {shown}"))
             continue
         if not comment_ok(spec.key):
             conflicts.append(Conflict(KIND_SUB, spec.key, "key must be 1-128 bytes of printable text"))
             continue
-        if addr in by_address:
-            conflicts.append(Conflict(KIND_SUB, spec.key, f"address {addr} is already used by {by_address[addr]!r}"))
+        if value in by_address:
+            conflicts.append(Conflict(KIND_SUB, spec.key, f"address {addr} is already used by {by_address[value]!r}"))
             continue
-        net = group_network(addr)
-        other = by_group.setdefault(group_major(addr), net)
+        net = value >> 8
+        other = by_group.setdefault(net & group_mask, net)
         if other != net:
             conflicts.append(
                 Conflict(
                     KIND_SUB,
                     spec.key,
-                    f"{net} and {other} would share tc handle {hx(group_major(addr))}: a gateway's /24s must differ "
-                    "within their /10",
+                    f"{group_network(addr)} and {IPv4Network((other << 8, 24))} would share tc handle "
+                    f"{hx(group_major(addr))}: a gateway's /24s must differ within their /10",
                 )
             )
             continue
-        by_address[addr] = spec.key
+        by_address[value] = spec.key
         out.append((spec, addr))
     if len(out) > MAX_SUBSCRIBERS:
         raise LayoutError(
@@ -359,6 +362,10 @@ def placed(
             "split them across gateways"
         )
     return out, conflicts
+
+
+def _spec_key(spec: SubscriberSpec) -> str:
+    return spec.key
 
 
 def render(desired: DesiredState, devices: Devices, subnets: Sequence[IPv4Network]) -> Rendered:
@@ -382,26 +389,38 @@ def render(desired: DesiredState, devices: Devices, subnets: Sequence[IPv4Networ
         out.append(Resource(KIND_QDISC, f"{devices.interface}|ingress", {"kind": "ingress"}))
         out.append(Resource(KIND_REDIRECT, devices.interface, {"to": devices.ifb}))
     leaf = devices.leaf
+    # The address text and class id of every subscriber, computed once for both directions and nftables.
+    texts = [(str(addr), class_id(addr)) for _, addr in subs]
+    class_texts: dict[int, str] = {}
     for direction, dev in devices.directions():
         word, _ = match_word(direction)
         out.append(Resource(KIND_QDISC, f"{dev}|root", {"kind": "htb", "handle": f"{hx(ROOT_MAJOR)}:", "hash": word}))
-        groups: dict[IPv4Network, IPv4Address] = {}
-        for spec, addr in subs:
-            groups.setdefault(group_network(addr), addr)
-            rate = spec.rate.download if direction == "down" else spec.rate.upload
+        groups: dict[int, IPv4Address] = {}
+        down = direction == "down"
+        for (spec, addr), (addr_text, cid) in zip(subs, texts, strict=True):
+            groups.setdefault(int(addr) >> 8, addr)
+            rate = spec.rate.download if down else spec.rate.upload
+            text = class_texts.get(rate)
+            if text is None:
+                text = class_texts[rate] = class_text(rate)
             out.append(
                 Resource(
                     KIND_SUB,
-                    f"{direction}|{class_id(addr)}",
-                    {"class": class_text(rate), "leaf": leaf, "match": f"{word} {addr}/32"},
+                    f"{direction}|{cid}",
+                    {"class": text, "leaf": leaf, "match": f"{word} {addr_text}/32"},
                 )
             )
-        for net, member in groups.items():
+        for member in groups.values():
             out.append(
                 Resource(
                     KIND_GROUP,
                     f"{direction}|{group_class_id(member)}",
-                    {"class": class_text(GROUP_RATE), "qdisc": "htb", "hash": word, "match": f"{word} {net}"},
+                    {
+                        "class": class_text(GROUP_RATE),
+                        "qdisc": "htb",
+                        "hash": word,
+                        "match": f"{word} {group_network(member)}",
+                    },
                 )
             )
     rules = nft_rules(set_name, portal)
@@ -412,8 +431,8 @@ def render(desired: DesiredState, devices: Devices, subnets: Sequence[IPv4Networ
             {"set": set_name, "portal": str(portal) if portal else "", "rules": rules_digest(rules)},
         )
     )
-    for spec, addr in subs:
-        out.append(Resource(KIND_NFT_SUB, str(addr), {"key": spec.key}))
+    for (spec, _), (addr_text, _) in zip(subs, texts, strict=True):
+        out.append(Resource(KIND_NFT_SUB, addr_text, {"key": spec.key}))
         if spec.state == "suspended":
-            out.append(Resource(KIND_SUSPENDED, str(addr), {"set": set_name}))
+            out.append(Resource(KIND_SUSPENDED, addr_text, {"set": set_name}))
     return Rendered(tuple(out), tuple(conflicts))

@@ -27,7 +27,6 @@ from drivers.models import (
     DesiredState,
     Resource,
     RouterFacts,
-    index,
 )
 
 # --- errors -------------------------------------------------------------------------------------------------
@@ -191,26 +190,21 @@ def diff(
     changes follow it, removals run in reverse after them. Within a kind, entries are sorted by key so that the
     plan is stable.
     """
-    want = index(desired)
-    have = index(actual)
-    # Keys grouped by kind, each group sorted by key: the same order as sorting by (rank, key), without a
-    # Python key function per entry (a gateway's diff runs over tens of thousands of entries).
-    want_keys: dict[str, list[str]] = {kind: [] for kind in order}
-    have_keys: dict[str, list[str]] = {kind: [] for kind in order}
-    for keys, table in ((want_keys, want), (have_keys, have)):
-        for kind, key in table:
-            bucket = keys.get(kind)
-            if bucket is None:
-                raise ValueError(f"kind {kind!r} is not in the diff order")
-            bucket.append(key)
+    # Entries grouped by kind, then by key: a gateway's diff runs over tens of thousands of entries, so each one
+    # costs a lookup by its key string, and the kinds are walked in ``order`` without sorting by rank.
+    want = _by_kind(desired, order)
+    have = _by_kind(actual, order)
 
     writes: list[Change] = []
     removes: list[Change] = []
     conflicts: list[Conflict] = []
-    for kind, want_in_kind in want_keys.items():
-        for key in sorted(want_in_kind):
-            d = want[kind, key]
-            a = have.get((kind, key))
+    for kind, wanted in want.items():
+        held = have[kind]
+        # Most entries match exactly: only the others are looked at, in key order.
+        todo = [key for key, d in wanted.items() if (h := held.get(key)) is None or not h.owned or h.fields != d.fields]
+        for key in sorted(todo):
+            d = wanted[key]
+            a = held.get(key)
             if a is None:
                 writes.append(Change(Action.ADD, d.kind, d.key, dict(d.fields), secret_fields=d.write_only))
                 continue
@@ -218,8 +212,6 @@ def diff(
                 conflicts.append(
                     Conflict(d.kind, d.key, "an entry with this key exists and is not managed by edgebill")
                 )
-                continue
-            if a.fields == d.fields:
                 continue
             changed = {
                 name: value
@@ -239,9 +231,23 @@ def diff(
                         secret_fields=d.write_only,
                     )
                 )
-    for kind in reversed(have_keys):
-        for key in sorted(have_keys[kind]):
-            a = have[kind, key]
-            if a.owned and (kind, key) not in want:
+    for kind in reversed(have):
+        held = have[kind]
+        for key in sorted(held.keys() - want[kind].keys()):
+            a = held[key]
+            if a.owned:
                 removes.append(Change(Action.REMOVE, a.kind, a.key, {}, before=dict(a.fields), ref=a.ref))
     return (*writes, *removes), tuple(conflicts)
+
+
+def _by_kind(resources: Iterable[Resource], order: Sequence[str]) -> dict[str, dict[str, Resource]]:
+    """``kind -> key -> resource``, kinds in ``order``; a duplicate or a kind not in ``order`` is a ValueError."""
+    out: dict[str, dict[str, Resource]] = {kind: {} for kind in order}
+    for r in resources:
+        bucket = out.get(r.kind)
+        if bucket is None:
+            raise ValueError(f"kind {r.kind!r} is not in the diff order")
+        if r.key in bucket:
+            raise ValueError(f"duplicate {r.kind} entry {r.key!r}")
+        bucket[r.key] = r
+    return out

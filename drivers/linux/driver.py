@@ -6,8 +6,9 @@ import json
 import logging
 import re
 import socket
+import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from ipaddress import IPv4Address, IPv4Network
 from typing import ClassVar, Final
@@ -28,16 +29,19 @@ from drivers.linux.layout import (
     Devices,
     Direction,
     LayoutError,
+    RenderMemo,
     class_id,
     render,
 )
 from drivers.linux.readback import (
+    ReadMemo,
     class_counters,
     device_state,
     ingress_resources,
     link_resource,
     nft_resources,
     one_json,
+    parse_qdiscs,
     sections,
 )
 from drivers.linux.ssh import COMPRESSED_SH, Output, SshSession, SshTarget, text_of
@@ -58,6 +62,25 @@ log = logging.getLogger(__name__)
 
 _FAILED = re.compile(r"^Command failed -:(\d+)$")
 _EMPTY_NFT: Final = '{"nftables": []}'
+
+
+@dataclass
+class _Memory:
+    """What the last read and the last plan for one gateway parsed and rendered, by their exact inputs.
+
+    A read reuses the parsed value of every line the gateway prints exactly as before (:class:`ReadMemo`), a plan
+    the resources of every subscriber rendered from the same values (:class:`RenderMemo`): results are the same
+    as without them, only cheaper. Each read and plan replaces what it used, so one gateway's state is kept.
+    """
+
+    reads: dict[Direction, ReadMemo] = field(default_factory=dict)
+    nft: tuple[str, tuple[Resource, ...]] | None = None
+    render: RenderMemo | None = None
+
+
+#: Per gateway, shared by every driver the process creates for it (the reconcile engine makes one per run).
+_MEMORY: dict[tuple[str, str, int, Devices], _Memory] = {}
+_MEMORY_LOCK = threading.Lock()
 
 
 class LinuxTcDriver(Driver):
@@ -81,6 +104,8 @@ class LinuxTcDriver(Driver):
         self._params = params
         self._ssh: SshSession | None = None
         self._builder = Builder(self.devices)
+        with _MEMORY_LOCK:
+            self._memory = _MEMORY.setdefault((params.name, params.host, params.port, self.devices), _Memory())
 
     # --- session ----------------------------------------------------------------------------------------
 
@@ -143,12 +168,13 @@ class LinuxTcDriver(Driver):
                 ("ingress", f"tc -j filter show dev {d.interface} parent ffff: 2>/dev/null || echo '[]'"),
             ]
         for direction, dev in d.directions():
+            # One qdisc dump serves twice: as the section itself and for the child qdiscs whose filters to read.
             parts += [
-                (f"qdisc {direction}", f"tc -j qdisc show dev {dev} 2>/dev/null || echo '[]'"),
                 (f"class {direction}", f"tc -d class show dev {dev} 2>/dev/null"),
                 (
-                    f"filter {direction}",
-                    f'P=$(tc qdisc show dev {dev} 2>/dev/null | awk \'$2 == "htb" && $4 == "parent" && '
+                    f"qdisc {direction}",
+                    f"Q=$(tc qdisc show dev {dev} 2>/dev/null); printf '%s\\n' \"$Q\"; echo '@@filter {direction}'; "
+                    f'P=$(printf \'%s\\n\' "$Q" | awk \'$2 == "htb" && $4 == "parent" && '
                     f'index($5, "eb:") == 1 {{ print $3 }}\'); echo $P; '
                     f"{{ echo 'filter show dev {dev} parent eb:'; "
                     f'for p in $P; do echo "filter show dev {dev} parent $p"; done; }} | tc -j -batch - 2>/dev/null',
@@ -165,20 +191,34 @@ class LinuxTcDriver(Driver):
         ``nft/subscriber`` (address -> subscriber key) and ``nft/suspended`` (address). A root qdisc that
         edgebill did not create is returned with ``owned=False`` and nothing below it is read.
         """
-        parts = sections(text_of(self._run(COMPRESSED_SH, self._read_script(), read=True)))
+        return self._resources(text_of(self._run(COMPRESSED_SH, self._read_script(), read=True)))
+
+    def _resources(self, text: str) -> tuple[Resource, ...]:
+        """The resources in the output of :meth:`_read_script`."""
+        parts = sections(text)
+        memory = self._memory
         resources: list[Resource] = []
         d = self.devices
         if d.ifb is not None:
             link = link_resource(d.ifb, one_json(parts.get("link", ""), []))
             if link is not None:
                 resources.append(link)
+        memos: dict[Direction, ReadMemo] = {}
         for direction, dev in d.directions():
-            qdiscs = one_json(parts.get(f"qdisc {direction}", ""), [])
+            memos[direction] = ReadMemo()
+            qdiscs = parse_qdiscs(parts.get(f"qdisc {direction}", ""), memos[direction], memory.reads.get(direction))
             filter_part = parts.get(f"filter {direction}", "")
             _, _, filter_json = filter_part.partition("\n")
             parents = filter_part.partition("\n")[0].split()
             state = device_state(
-                direction, dev, qdiscs, parts.get(f"class {direction}", ""), filter_json, child_parents=parents
+                direction,
+                dev,
+                qdiscs,
+                parts.get(f"class {direction}", ""),
+                filter_json,
+                child_parents=parents,
+                memo=memos[direction],
+                previous=memory.reads.get(direction),
             )
             if direction == "down" and d.ifb is not None:
                 resources += ingress_resources(d, qdiscs, one_json(parts.get("ingress", ""), []))
@@ -186,7 +226,13 @@ class LinuxTcDriver(Driver):
                 resources.append(state.root)
             resources += state.groups
             resources += state.subscribers
-        resources += nft_resources(one_json(parts.get("nft", ""), {"nftables": []}))
+        nft_text = parts.get("nft", "")
+        if memory.nft is not None and memory.nft[0] == nft_text:
+            nft = memory.nft[1]
+        else:
+            nft = tuple(nft_resources(one_json(nft_text, {"nftables": []})))
+        resources += nft
+        memory.reads, memory.nft = memos, (nft_text, nft)
         return tuple(resources)
 
     # --- planning -----------------------------------------------------------------------------------------
@@ -197,14 +243,19 @@ class LinuxTcDriver(Driver):
         Subscribers that cannot be shaped (no address, outside ``subnets``, a duplicate address, a /24 whose
         handles another /24 already takes) are reported as conflicts and left out. A device whose root qdisc,
         ingress qdisc or ifb link edgebill does not own is reported and not written at all. Raises
-        :class:`LayoutError` when the state would cross the kernel's limits.
+        :class:`LayoutError` when the state would cross the kernel's limits. Subscribers rendered from the same
+        values as in the last plan for this gateway reuse those resources: the result is the same either way.
         """
         actual = tuple(actual)
-        rendered = render(desired, self.devices, self.subnets)
+        memo = RenderMemo()
+        rendered = render(desired, self.devices, self.subnets, memo=memo, previous=self._memory.render)
+        self._memory.render = memo
         changes, conflicts = diff(rendered.resources, actual, order=ORDER)
         blocked = self._blocked(conflicts)
-        want = index(rendered.resources)
-        have = index(actual)
+        want: dict[tuple[str, str], Resource] = {}
+        have: dict[tuple[str, str], Resource] = {}
+        if any(c.action is Action.CHANGE and (c.kind == KIND_TABLE or "leaf" in c.fields) for c in changes):
+            want, have = index(rendered.resources), index(actual)
         out: list[Change] = []
         for c in changes:
             if self._direction_of(c) in blocked:

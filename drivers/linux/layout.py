@@ -21,6 +21,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
+from operator import attrgetter
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
@@ -326,7 +327,7 @@ def placed(
     by_group: dict[int, int] = {}
     bounds = [(int(net.network_address), int(net.netmask)) for net in subnets]
     group_mask = (1 << GROUP_BITS) - 1
-    for spec in sorted(subscribers, key=_spec_key):
+    for spec in sorted(subscribers, key=attrgetter("key")):
         addr = spec.address
         if addr is None:
             conflicts.append(Conflict(KIND_SUB, spec.key, "no IPv4 address: a Linux gateway shapes by address"))
@@ -364,12 +365,55 @@ def placed(
     return out, conflicts
 
 
-def _spec_key(spec: SubscriberSpec) -> str:
-    return spec.key
+#: A subscriber's resources: its class per direction (as :meth:`Devices.directions`), its ``subscribers`` set
+#: element and, when suspended, its address-list element.
+SubscriberResources = tuple[Resource, ...]
 
 
-def render(desired: DesiredState, devices: Devices, subnets: Sequence[IPv4Network]) -> Rendered:
-    """The native resources of ``desired`` on a gateway with ``devices``; unplaceable subscribers as conflicts."""
+class RenderMemo:
+    """The resources :func:`render` made for each subscriber, by what they were made from.
+
+    A plan over thousands of unchanged subscribers then reuses their resources instead of formatting them again.
+    Each render keeps only the subscribers it rendered, so the memo holds one gateway's desired state at most.
+    """
+
+    def __init__(self) -> None:
+        self.context: tuple[Devices, str] | None = None
+        self.subscribers: dict[tuple[IPv4Address, str, int, int, bool], SubscriberResources] = {}
+
+
+def _subscriber_resources(
+    spec: SubscriberSpec, addr: IPv4Address, devices: Devices, set_name: str, class_texts: dict[int, str]
+) -> SubscriberResources:
+    addr_text, cid = str(addr), class_id(addr)
+    out: list[Resource] = []
+    for direction, _ in devices.directions():
+        word, _ = match_word(direction)
+        rate = spec.rate.download if direction == "down" else spec.rate.upload
+        text = class_texts.get(rate)
+        if text is None:
+            text = class_texts[rate] = class_text(rate)
+        fields = {"class": text, "leaf": devices.leaf, "match": f"{word} {addr_text}/32"}
+        out.append(Resource(KIND_SUB, f"{direction}|{cid}", fields))
+    out.append(Resource(KIND_NFT_SUB, addr_text, {"key": spec.key}))
+    if spec.state == "suspended":
+        out.append(Resource(KIND_SUSPENDED, addr_text, {"set": set_name}))
+    return tuple(out)
+
+
+def render(
+    desired: DesiredState,
+    devices: Devices,
+    subnets: Sequence[IPv4Network],
+    *,
+    memo: RenderMemo | None = None,
+    previous: RenderMemo | None = None,
+) -> Rendered:
+    """The native resources of ``desired`` on a gateway with ``devices``; unplaceable subscribers as conflicts.
+
+    With ``previous`` (the memo of an earlier render for the same gateway), subscribers rendered from the same
+    values reuse their resources; ``memo`` records what this render made.
+    """
     enforcement: EnforcementSpec = desired.enforcement
     set_name = check_set_name(enforcement.address_list)
     if set_name == NFT_SUBSCRIBERS:
@@ -388,28 +432,26 @@ def render(desired: DesiredState, devices: Devices, subnets: Sequence[IPv4Networ
         out.append(Resource(KIND_LINK, devices.ifb, {"kind": "ifb", "up": "yes"}))
         out.append(Resource(KIND_QDISC, f"{devices.interface}|ingress", {"kind": "ingress"}))
         out.append(Resource(KIND_REDIRECT, devices.interface, {"to": devices.ifb}))
-    leaf = devices.leaf
-    # The address text and class id of every subscriber, computed once for both directions and nftables.
-    texts = [(str(addr), class_id(addr)) for _, addr in subs]
+    context = (devices, set_name)
+    memo = memo if memo is not None else RenderMemo()
+    memo.context = context
+    old = previous.subscribers if previous is not None and previous.context == context else {}
+    rendered: list[SubscriberResources] = []
+    groups: dict[int, IPv4Address] = {}
     class_texts: dict[int, str] = {}
-    for direction, dev in devices.directions():
+    for spec, addr in subs:
+        rate = spec.rate
+        key = (addr, spec.key, rate.download, rate.upload, spec.state == "suspended")
+        hit = old.get(key)  # addresses are unique after placed(): each key is rendered once
+        if hit is None:
+            hit = _subscriber_resources(spec, addr, devices, set_name, class_texts)
+        memo.subscribers[key] = hit
+        rendered.append(hit)
+        groups.setdefault(int(addr) >> 8, addr)
+    for i, (direction, dev) in enumerate(devices.directions()):
         word, _ = match_word(direction)
         out.append(Resource(KIND_QDISC, f"{dev}|root", {"kind": "htb", "handle": f"{hx(ROOT_MAJOR)}:", "hash": word}))
-        groups: dict[int, IPv4Address] = {}
-        down = direction == "down"
-        for (spec, addr), (addr_text, cid) in zip(subs, texts, strict=True):
-            groups.setdefault(int(addr) >> 8, addr)
-            rate = spec.rate.download if down else spec.rate.upload
-            text = class_texts.get(rate)
-            if text is None:
-                text = class_texts[rate] = class_text(rate)
-            out.append(
-                Resource(
-                    KIND_SUB,
-                    f"{direction}|{cid}",
-                    {"class": text, "leaf": leaf, "match": f"{word} {addr_text}/32"},
-                )
-            )
+        out.extend(r[i] for r in rendered)
         for member in groups.values():
             out.append(
                 Resource(
@@ -431,8 +473,7 @@ def render(desired: DesiredState, devices: Devices, subnets: Sequence[IPv4Networ
             {"set": set_name, "portal": str(portal) if portal else "", "rules": rules_digest(rules)},
         )
     )
-    for (spec, _), (addr_text, _) in zip(subs, texts, strict=True):
-        out.append(Resource(KIND_NFT_SUB, addr_text, {"key": spec.key}))
-        if spec.state == "suspended":
-            out.append(Resource(KIND_SUSPENDED, addr_text, {"set": set_name}))
+    nft_at = len(devices.directions())
+    out.extend(r[nft_at] for r in rendered)
+    out.extend(r[nft_at + 1] for r in rendered if len(r) > nft_at + 1)
     return Rendered(tuple(out), tuple(conflicts))

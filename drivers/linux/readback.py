@@ -49,6 +49,11 @@ _CLASS = re.compile(
     r"^class htb (?P<id>[0-9a-f]+:[0-9a-f]+) (?:root|parent (?P<parent>[0-9a-f]+:[0-9a-f]*))"
     r"(?: leaf (?P<leaf>[0-9a-f]+):)? prio \d+(?: quantum (?P<quantum>\d+))? rate (?P<rate>\S+) ceil (?P<ceil>\S+)"
 )
+_DOTTED = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
+_QDISC = re.compile(
+    r"^qdisc (?P<kind>\S+) (?P<handle>[0-9a-f]+:)(?: dev \S+)? "
+    r"(?:(?P<root>root)|parent (?P<parent>[0-9a-f]+:[0-9a-f]*))"
+)
 _SENT = re.compile(r"^\s*Sent (\d+) bytes (\d+) pkt")
 #: One HTB class and its byte counter in ``tc -s class show`` text: what :func:`class_counters` needs.
 _COUNTED = re.compile(
@@ -58,20 +63,25 @@ _COUNTED = re.compile(
 
 
 def sections(text: str) -> dict[str, str]:
-    """Split the read script's output at its ``@@name`` markers."""
+    """Split the read script's output at its ``@@name`` markers (lines starting with ``@@``)."""
     out: dict[str, str] = {}
-    name: str | None = None
-    buf: list[str] = []
-    for line in text.splitlines():
-        if line.startswith(SECTION):
-            if name is not None:
-                out[name] = "\n".join(buf)
-            name, buf = line[len(SECTION) :].strip(), []
-        else:
-            buf.append(line)
-    if name is not None:
-        out[name] = "\n".join(buf)
-    return out
+    marker = "\n" + SECTION
+    start = 0 if text.startswith(SECTION) else text.find(marker) + 1
+    if start == 0 and not text.startswith(SECTION):
+        return out
+    while True:
+        eol = text.find("\n", start)
+        if eol < 0:
+            out[text[start + len(SECTION) :].strip()] = ""
+            return out
+        name = text[start + len(SECTION) : eol].strip()
+        following = text.find(marker, eol)
+        if following < 0:
+            body = text[eol + 1 :]
+            out[name] = body[:-1] if body.endswith("\n") else body
+            return out
+        out[name] = text[eol + 1 : following]
+        start = following + 1
 
 
 def json_values(text: str) -> Iterator[Any]:
@@ -182,6 +192,92 @@ class DeviceState:
     classes: dict[str, TcClass] = field(default_factory=dict)
 
 
+#: What one line of ``tc class show`` text parses to: the class, its major and minor (or ``None``: no class).
+ClassLine = tuple[TcClass, int, int] | None
+#: What one child qdisc's ``filter show`` JSON parses to: ``flowid -> match`` and the hash link's word.
+ChildFilters = tuple[dict[str, str], str]
+
+
+class ReadMemo:
+    """The pieces parsed from one device's previous read, by their exact text.
+
+    The gateway prints the same text for an object that did not change, so a read after a small change parses
+    only the lines that differ and reuses every other :class:`Resource`. Each read keeps only what it used: the
+    memo never holds more than the objects on the gateway now. Drift is still seen: changed text is a miss.
+    """
+
+    def __init__(self) -> None:
+        self.classes: dict[str, ClassLine] = {}
+        self.filters: dict[str, ChildFilters] = {}
+        self.subscribers: dict[tuple[str, str, str, str], Resource] = {}
+        self.qdiscs: dict[str, dict[str, Any] | None] = {}
+
+
+def _qdisc_line(line: str) -> dict[str, Any] | None:
+    m = _QDISC.match(line)
+    if m is None:
+        return None
+    if m.group("root"):
+        return {"kind": m.group("kind"), "handle": m.group("handle"), "root": True}
+    return {"kind": m.group("kind"), "handle": m.group("handle"), "parent": m.group("parent")}
+
+
+def parse_qdiscs(text: str, memo: ReadMemo | None = None, previous: ReadMemo | None = None) -> list[dict[str, Any]]:
+    """Qdiscs from ``tc qdisc show`` text, shaped as ``tc -j qdisc show`` prints them (``kind``, ``handle``,
+    ``root`` or ``parent``). Lines found in ``previous`` are not parsed again; ``memo`` records the lines used.
+    """
+    memo = memo if memo is not None else ReadMemo()
+    old = previous.qdiscs if previous is not None else {}
+    seen = memo.qdiscs
+    out: list[dict[str, Any]] = []
+    for line in text.splitlines():
+        if line in seen:
+            q = seen[line]
+        elif line in old:
+            q = seen[line] = old[line]
+        else:
+            q = seen[line] = _qdisc_line(line)
+        if q is not None:
+            out.append(q)
+    return out
+
+
+def _class_line(line: str) -> ClassLine:
+    m = _CLASS.match(line)
+    if m is None:
+        return None
+    quantum = m.group("quantum") or str(QUANTUM)
+    cls = TcClass(
+        classid=m.group("id"),
+        parent=m.group("parent"),
+        leaf=m.group("leaf"),
+        text=f"rate {m.group('rate')} ceil {m.group('ceil')} quantum {quantum}",
+        sent_bytes=0,
+    )
+    major, minor = parse_handle(cls.classid)
+    return cls, major, minor
+
+
+def _child_filters(filters: Sequence[Mapping[str, Any]]) -> ChildFilters:
+    matches: dict[str, str] = {}
+    child_ht = hx(CHILD_HT)
+    for f in filters:
+        opts = f.get("options", {})
+        if opts.get("key_ht") == child_ht and "flowid" in opts:
+            text = _match_text(opts)
+            if text is not None:
+                matches[str(opts["flowid"])] = text
+    return matches, _hash_word(filters, CHILD_HT, "ff")
+
+
+def _filter_lines(filter_text: str) -> list[str] | None:
+    """The JSON arrays of the filter batch, one line each as iproute2 prints them; ``None`` when not so."""
+    lines = [line for line in filter_text.splitlines() if line.strip()]
+    if all(line.startswith("[") and line.rstrip().endswith("]") for line in lines):
+        return lines
+    return None
+
+
 def is_group_major(major: int) -> bool:
     return GROUP_BASE <= major < GROUP_BASE + (1 << GROUP_BITS)
 
@@ -194,10 +290,14 @@ def device_state(
     filter_text: str,
     *,
     child_parents: Sequence[str] = (),
+    memo: ReadMemo | None = None,
+    previous: ReadMemo | None = None,
 ) -> DeviceState:
     """Resources of one device from ``tc -j qdisc show``, ``tc -d class show`` and the filter batch.
 
     ``filter_text`` holds one JSON array per ``filter show``: the root qdisc's, then one per ``child_parents``.
+    With ``previous`` (the memo filled by the last read of this device), lines printed exactly as last time are
+    not parsed again; ``memo`` is filled with what this read used.
     """
     state = DeviceState()
     root = next((q for q in qdiscs if q.get("root")), None)
@@ -209,22 +309,44 @@ def device_state(
             KIND_QDISC, f"{dev}|root", {"kind": str(root.get("kind")), "handle": str(root.get("handle"))}, owned=False
         )
         return state
+    memo = memo if memo is not None else ReadMemo()
+    old = previous if previous is not None else ReadMemo()
     child_majors = [parse_handle(p)[0] for p in child_parents]
-    arrays = list(json_values(filter_text))
-    root_filters: list[Mapping[str, Any]] = arrays[0] if arrays else []
-    child_filters: dict[int, list[Mapping[str, Any]]] = {
-        major: arrays[i + 1] if i + 1 < len(arrays) else [] for i, major in enumerate(child_majors)
-    }
+    lines = _filter_lines(filter_text)
+    child_filters: dict[int, ChildFilters] = {}
+    if lines is not None:
+        root_filters: list[Mapping[str, Any]] = one_json(lines[0], []) if lines else []
+        for i, major in enumerate(child_majors):
+            line = lines[i + 1] if i + 1 < len(lines) else "[]"
+            parsed = memo.filters.get(line) or old.filters.get(line)
+            if parsed is None:
+                parsed = _child_filters(one_json(line, []))
+            memo.filters[line] = parsed
+            child_filters[major] = parsed
+    else:
+        arrays = list(json_values(filter_text))
+        root_filters = arrays[0] if arrays else []
+        for i, major in enumerate(child_majors):
+            child_filters[major] = _child_filters(arrays[i + 1] if i + 1 < len(arrays) else [])
     state.root = Resource(
         KIND_QDISC,
         f"{dev}|root",
         {"kind": "htb", "handle": f"{hx(ROOT_MAJOR)}:", "hash": _hash_word(root_filters, ROOT_HT, "ff00")},
     )
-    state.classes = parse_classes(class_text)
+    parsed_classes: list[tuple[TcClass, int, int]] = []
+    for line in class_text.splitlines():
+        if line in memo.classes:
+            hit = memo.classes[line]
+        elif line in old.classes:
+            hit = memo.classes[line] = old.classes[line]
+        else:
+            hit = memo.classes[line] = _class_line(line)
+        if hit is not None:
+            parsed_classes.append(hit)
+    state.classes = {cls.classid: cls for cls, _, _ in parsed_classes}
     qdisc_kinds: dict[str, str] = {}
     for q in qdiscs:
-        parent = str(q.get("parent", ""))
-        qdisc_kinds[parent] = str(q.get("kind"))
+        qdisc_kinds[str(q.get("parent", ""))] = str(q.get("kind"))
     root_matches: dict[str, str] = {}
     for f in root_filters:
         opts = f.get("options", {})
@@ -232,8 +354,8 @@ def device_state(
             text = _match_text(opts)
             if text is not None:
                 root_matches[str(opts["flowid"])] = text
-    for cls in state.classes.values():
-        major, minor = parse_handle(cls.classid)
+    no_filters: ChildFilters = ({}, "none")
+    for cls, major, minor in parsed_classes:
         if major == ROOT_MAJOR and is_group_major(minor):
             classid = cls.classid
             if cls.leaf == hx(minor):
@@ -243,37 +365,24 @@ def device_state(
             fields = {
                 "class": cls.text,
                 "qdisc": qdisc,
-                "hash": _hash_word(child_filters.get(minor, []), CHILD_HT, "ff"),
+                "hash": child_filters.get(minor, no_filters)[1],
                 "match": root_matches.get(classid, "none"),
             }
             state.groups.append(Resource(KIND_GROUP, f"{direction}|{classid}", fields, ref=classid))
-    by_major: dict[int, list[TcClass]] = {}
-    for cls in state.classes.values():
-        major = int(cls.classid.partition(":")[0], 16)
-        if is_group_major(major):
-            by_major.setdefault(major, []).append(cls)
-    child_ht = hx(CHILD_HT)
-    for major, members in by_major.items():
-        matches: dict[str, str] = {}
-        for f in child_filters.get(major, ()):
-            opts = f.get("options", {})
-            if opts.get("key_ht") == child_ht and "flowid" in opts:
-                text = _match_text(opts)
-                if text is not None:
-                    matches[str(opts["flowid"])] = text
-        for cls in members:
-            state.subscribers.append(
-                Resource(
-                    KIND_SUB,
-                    f"{direction}|{cls.classid}",
-                    {
-                        "class": cls.text,
-                        "leaf": qdisc_kinds.get(cls.classid, "none"),
-                        "match": matches.get(cls.classid, "none"),
-                    },
-                    ref=cls.classid,
-                )
+    for cls, major, _ in parsed_classes:
+        if not is_group_major(major):
+            continue
+        classid = cls.classid
+        leaf = qdisc_kinds.get(classid, "none")
+        match = child_filters.get(major, no_filters)[0].get(classid, "none")
+        key = (classid, cls.text, leaf, match)
+        sub = memo.subscribers.get(key) or old.subscribers.get(key)
+        if sub is None:
+            sub = Resource(
+                KIND_SUB, f"{direction}|{classid}", {"class": cls.text, "leaf": leaf, "match": match}, ref=classid
             )
+        memo.subscribers[key] = sub
+        state.subscribers.append(sub)
     return state
 
 
@@ -367,6 +476,13 @@ def _element(elem: Any) -> tuple[str | None, str]:
         value, comment = str(inner.get("val", "")), str(inner.get("comment", ""))
     else:
         return None, ""
+    if _DOTTED.fullmatch(value):
+        try:
+            # nft prints addresses in canonical dotted form: the common case needs no round trip.
+            if socket.inet_ntoa(socket.inet_aton(value)) == value:
+                return value, comment
+        except OSError:
+            return None, ""
     try:
         return str(IPv4Address(value)), comment
     except ValueError:

@@ -131,6 +131,31 @@ def test_manual_edits_are_detected_and_repaired(driver: LinuxTcDriver, lab: Linu
     assert lab.http_get(lab.subscribers[0], lab.upstream_url) == UPSTREAM_BODY + "\n"
 
 
+def test_drift_is_found_when_reads_reuse_what_they_parsed_before(driver: LinuxTcDriver, lab: LinuxGateway) -> None:
+    """Reads parse again only what the gateway prints differently: a manual edit still shows up, exactly."""
+    want = desired(lab)
+    contract.reconcile(driver, want)
+    assert driver.plan(want, driver.read_state()).empty
+    assert driver.plan(want, driver.read_state()).empty
+    lab.gateway(
+        "sh",
+        "-c",
+        "tc class change dev ifb0 parent 1001: classid 1001:c htb rate 2mbit ceil 2mbit quantum 1514; "
+        "tc filter del dev sub0 parent 1001: prio 1 handle 2:b:1 protocol ip u32",
+    )
+    plan = driver.plan(want, driver.read_state())
+    got = {(c.kind, c.key): (dict(c.before or {}), dict(c.fields)) for c in plan.changes}
+    assert got == {
+        ("tc/subscriber", "up|1001:c"): (
+            {"class": "rate 2Mbit ceil 2Mbit quantum 1514"},
+            {"class": "rate 5Mbit ceil 5Mbit quantum 1514"},
+        ),
+        ("tc/subscriber", "down|1001:c"): ({"match": "none"}, {"match": "dst 100.64.1.11/32"}),
+    }
+    driver.apply(plan)
+    assert driver.plan(want, driver.read_state()).empty
+
+
 def test_a_wiped_gateway_is_rebuilt_and_counters_start_a_new_epoch(driver: LinuxTcDriver, lab: LinuxGateway) -> None:
     want = desired(lab)
     contract.reconcile(driver, want)

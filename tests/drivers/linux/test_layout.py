@@ -19,14 +19,15 @@ from drivers.linux.layout import (
     MAX_SUBSCRIBERS,
     ORDER,
     Devices,
+    RenderMemo,
     class_id,
     group_major,
     portal_of,
     render,
     tc_rate_text,
 )
-from drivers.linux.readback import device_state, nft_resources, parse_classes
-from drivers.models import Action, DesiredState, EnforcementSpec, ProfileSpec, SubscriberSpec
+from drivers.linux.readback import ReadMemo, device_state, nft_resources, parse_classes, parse_qdiscs
+from drivers.models import Action, DesiredState, EnforcementSpec, ProfileSpec, Resource, SubscriberSpec
 from policies.rates import RateLimit
 from tests.drivers.linux.params import OFFLINE
 
@@ -215,3 +216,105 @@ def test_a_new_leaf_kind_recreates_the_class() -> None:
 
 def _m(value: str, mask: str) -> dict[str, object]:
     return {"value": value, "mask": mask, "offmask": "", "off": 16}
+
+
+def _tree_read(rate_8: str = "10Mbit", *, filter_9: bool = True) -> tuple[str, str, str]:
+    """What the gateway prints (qdiscs, classes, filters) for 100.64.1.7 and 100.64.1.8 shaped down at 10 Mbit/s."""
+    qdiscs = (
+        "qdisc htb eb: root refcnt 2 r2q 10 default 0 direct_packets_stat 0 direct_qlen 1000\n"
+        "qdisc htb 1001: parent eb:1001 r2q 10 default 0 direct_packets_stat 0 direct_qlen 1000\n"
+        "qdisc pfifo 8001: parent 1001:8 limit 1000p\n"
+        "qdisc pfifo 8002: parent 1001:9 limit 1000p\n"
+    )
+    tail = "linklayer ethernet burst 12500b/1 mpu 0b cburst 12500b/1 mpu 0b level 0"
+    classes = (
+        f"class htb eb:1001 root leaf 1001: prio 0 quantum 1514 rate 100Gbit ceil 100Gbit {tail}\n"
+        f"class htb 1001:8 root leaf 8001: prio 0 quantum 1514 rate {rate_8} ceil {rate_8} {tail}\n"
+        f"class htb 1001:9 root leaf 8002: prio 0 quantum 1514 rate 10Mbit ceil 10Mbit {tail}\n"
+    )
+    link = {"fh": "800::1", "link": "", "hash_mask": "", "hash_off": 16}
+    root_filters = [
+        {"options": {"fh": "1:", "ht_divisor": 256}},
+        {"options": {**link, "link": "1:", "hash_mask": "ff00"}},
+        {"options": {"fh": "1:1:1", "key_ht": "1", "flowid": "eb:1001", "match": _m("64400100", "ffffff00")}},
+    ]
+    child_filters = [
+        {"options": {"fh": "2:", "ht_divisor": 256}},
+        {"options": {**link, "link": "2:", "hash_mask": "ff"}},
+        {"options": {"fh": "2:7:1", "key_ht": "2", "flowid": "1001:8", "match": _m("64400107", "ffffffff")}},
+    ]
+    if filter_9:
+        child_filters.append(
+            {"options": {"fh": "2:8:1", "key_ht": "2", "flowid": "1001:9", "match": _m("64400108", "ffffffff")}}
+        )
+    return qdiscs, classes, json.dumps(root_filters) + "\n" + json.dumps(child_filters)
+
+
+def _read(texts: tuple[str, str, str], previous: ReadMemo | None) -> tuple[list[Resource], ReadMemo]:
+    memo = ReadMemo()
+    qdiscs, classes, filters = texts
+    dev = device_state(
+        "down",
+        "sub0",
+        parse_qdiscs(qdiscs, memo, previous),
+        classes,
+        filters,
+        child_parents=["1001:"],
+        memo=memo,
+        previous=previous,
+    )
+    assert dev.root is not None
+    return [dev.root, *dev.groups, *dev.subscribers], memo
+
+
+def test_a_warm_read_still_sees_a_changed_rate_and_a_deleted_filter() -> None:
+    """Reads reuse what they parsed before only for text printed exactly as before: drift is never hidden."""
+    devices = Devices("sub0", None, "pfifo")
+    want = [
+        r
+        for r in render(state(sub("svc-1", "100.64.1.7"), sub("svc-2", "100.64.1.8")), devices, ()).resources
+        if r.kind in ("tc/qdisc", KIND_GROUP, KIND_SUB)
+    ]
+    first, memo = _read(_tree_read(), None)
+    assert diff(want, first, order=ORDER) == ((), ())
+    again, memo = _read(_tree_read(), memo)
+    assert diff(want, again, order=ORDER) == ((), ())
+    assert {r.key: r for r in again if r.kind == KIND_SUB} == {r.key: r for r in first if r.kind == KIND_SUB}
+
+    drifted, _ = _read(_tree_read("1Mbit", filter_9=False), memo)
+    changes, _ = diff(want, drifted, order=ORDER)
+    got = {(c.kind, c.key): dict(c.before or {}) for c in changes}
+    assert got == {
+        (KIND_SUB, "down|1001:8"): {"class": "rate 1Mbit ceil 1Mbit quantum 1514"},
+        (KIND_SUB, "down|1001:9"): {"match": "none"},
+    }
+
+
+def test_the_qdisc_text_reads_as_tc_prints_it_in_json() -> None:
+    qdiscs = parse_qdiscs(
+        "qdisc htb eb: root refcnt 2 r2q 10 default 0\n"
+        "qdisc ingress ffff: parent ffff:fff1 ----------------\n"
+        "qdisc pfifo 8001: parent 1001:8 limit 1000p\n"
+        "not a qdisc line\n"
+    )
+    assert qdiscs == [
+        {"kind": "htb", "handle": "eb:", "root": True},
+        {"kind": "ingress", "handle": "ffff:", "parent": "ffff:fff1"},
+        {"kind": "pfifo", "handle": "8001:", "parent": "1001:8"},
+    ]
+
+
+def test_a_remembered_render_equals_a_fresh_one() -> None:
+    """A plan reuses the resources of unchanged subscribers and renders the changed ones again."""
+    before = state(sub("svc-1", "100.64.1.7"), sub("svc-2", "100.64.1.8"))
+    after = state(sub("svc-1", "100.64.1.7", rate=RateLimit(20_000_000, 10_000_000)), sub("svc-2", "100.64.1.8"))
+    memo = RenderMemo()
+    first = render(before, DEVICES, (), memo=memo)
+    again = render(after, DEVICES, (), previous=memo)
+    assert again == render(after, DEVICES, ())
+    reused = {(r.kind, r.key) for r in again.resources} & {(r.kind, r.key) for r in first.resources}
+    same = {(r.kind, r.key) for r in again.resources if any(r is old for old in first.resources)}
+    assert (KIND_SUB, "down|1001:9") in same and (KIND_SUB, "down|1001:8") not in same
+    assert same <= reused
+    other = render(before, Devices("sub0", "ifb0", "sfq"), (), previous=memo)
+    assert all(r.fields["leaf"] == "sfq" for r in other.resources if r.kind == KIND_SUB)

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from daemon.billing.common import schedule_for
+from daemon.billing.usage import period_usage
+from daemon.config import BillingSettings
 from daemon.db.models import (
     Invoice,
     InvoiceKind,
@@ -26,7 +30,9 @@ from daemon.db.models import (
     UsageSample,
 )
 from daemon.services import invoices, ledger
+from daemon.services.plans import plan_spec
 from policies.money import Money
+from policies.plans import format_quota
 from policies.rates import format_rate
 
 Severity = Literal["ok", "info", "warning", "problem"]
@@ -50,6 +56,33 @@ class Diagnosis:
     last_sample_at: datetime | None
 
 
+def human_bytes(count: int) -> str:
+    """A traffic volume for people, in SI units with one decimal: ``1.5 GB``, ``312 B``."""
+    if count < 1000:
+        return f"{count} B"
+    size = Decimal(count)
+    for unit in ("kB", "MB", "GB", "TB", "PB"):
+        size /= 1000
+        if size < 1000 or unit == "PB":
+            break
+    return f"{size.quantize(Decimal('0.1'))} {unit}"
+
+
+def _usage_finding(session: Session, billing: BillingSettings, svc: Service, today: date) -> Finding:
+    """Traffic in the current billing period, against the plan's quota when it has one."""
+    plan = plan_spec(svc.plan)
+    period = schedule_for(billing, svc, plan).containing(today)
+    used = period_usage(session, billing, svc.id, period)
+    span = f"{period.start.isoformat()} to {period.last_day.isoformat()}"
+    if plan.quota_bytes is None:
+        return Finding("info", f"{human_bytes(used)} used this period", f"Period {span}; no quota.")
+    share = f"{human_bytes(used)} of {format_quota(plan.quota_bytes)} quota used"
+    if used >= plan.quota_bytes:
+        rule = "slowed to the fair-use rate" if plan.over_quota == "throttle" else "charged per extra GB"
+        return Finding("warning", f"Quota used up: {share}", f"Period {span}; past the quota traffic is {rule}.")
+    return Finding("info", share, f"Period {span}.")
+
+
 def _when(moment: datetime | date | None) -> str:
     if moment is None:
         return "never"
@@ -58,7 +91,9 @@ def _when(moment: datetime | date | None) -> str:
     return moment.isoformat()
 
 
-def diagnose_service(session: Session, service_id: int, *, today: date, now: datetime) -> Diagnosis:
+def diagnose_service(
+    session: Session, service_id: int, billing: BillingSettings, *, today: date, now: datetime
+) -> Diagnosis:
     """Every fact that explains how service ``service_id`` behaves right now, most telling first."""
     svc = session.get(Service, service_id)
     if svc is None:
@@ -147,6 +182,9 @@ def diagnose_service(session: Session, service_id: int, *, today: date, now: dat
         )
     if "never-suspend" in svc.customer.tags:
         findings.append(Finding("info", "Tagged never-suspend", "Dunning sends reminders only."))
+
+    if svc.state is not ServiceState.TERMINATED and today >= svc.started_on:
+        findings.append(_usage_finding(session, billing, svc, today))
 
     last = session.scalars(
         select(UsageSample).where(UsageSample.service_id == svc.id).order_by(UsageSample.taken_at.desc()).limit(1)

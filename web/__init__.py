@@ -83,7 +83,6 @@ def create_app(
     app.jinja_env.filters["money"] = dashboard.money_filter
     app.jinja_env.filters["rate"] = dashboard.rate_filter
     app.jinja_env.filters["when"] = dashboard.when_filter
-    app.jinja_env.filters["bytes"] = dashboard.bytes_filter
     app.jinja_env.globals["money"] = dashboard.money_of
     app.jinja_env.globals["invoice_number"] = format_number
     log.info("web application ready for %s", settings.web.base_url)

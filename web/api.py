@@ -98,7 +98,7 @@ def list_services() -> ResponseReturnValue:
 @bp.get("/services/<int:service_id>")
 def get_service(service_id: int) -> ResponseReturnValue:
     s = _get_or_404(Service, service_id)
-    d = diagnose_service(db(), s.id, today=today(), now=utcnow())
+    d = diagnose_service(db(), s.id, settings().billing, today=today(), now=utcnow())
     body = services.record_of(s).to_json()
     body["diagnosis"] = {
         "headline": d.headline,

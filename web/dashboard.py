@@ -61,17 +61,6 @@ def when_filter(moment: datetime | date | None) -> str:
     return moment.isoformat()
 
 
-def bytes_filter(count: int | None) -> str:
-    if count is None:
-        return "—"
-    size = float(count)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    raise AssertionError("unreachable")
-
-
 def today() -> date:
     return utcnow().astimezone(settings().billing.timezone).date()
 
@@ -208,7 +197,7 @@ def service(service_id: int) -> str:
     svc = session.get(Service, service_id)
     if svc is None:
         abort(404)
-    diagnosis = diagnose_service(session, svc.id, today=today(), now=utcnow())
+    diagnosis = diagnose_service(session, svc.id, settings().billing, today=today(), now=utcnow())
     ops = session.scalars(
         select(RouterOp).where(RouterOp.service_id == svc.id).order_by(RouterOp.id.desc()).limit(20)
     ).all()

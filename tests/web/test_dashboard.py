@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
-from daemon.db.models import AuditEntry, Router, RouterOp, RouterStatus, Service, ServiceState
-from daemon.services import payments, users
+from daemon.db.models import AuditEntry, Router, RouterOp, RouterStatus, Service, ServiceState, UsageSample, utcnow
+from daemon.services import payments, plans, services, users
 from tests.web.conftest import PPPOE_PASSWORD, Seeded, csrf_of, sign_in
 
 
@@ -194,3 +194,29 @@ def test_a_payment_at_the_counter_releases_a_suspended_customer_at_once(client: 
     assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
     assert pdf.data.startswith(b"%PDF")
     assert client.get("/invoices/999.pdf").status_code == 404
+
+
+def test_service_page_shows_traffic_this_period_against_the_quota(admin: FlaskClient, seeded: Seeded) -> None:
+    with seeded.sessions.begin() as s:
+        plans.add_plan(
+            s, "test", seeded.settings, name="lite-1", download="5M", upload="1M", price="10.00",
+            quota="1GB", fair_use_download="1M", fair_use_upload="512k",
+        )  # fmt: skip
+        services.set_service_plan(s, "test", seeded.static_service_id, "lite-1")
+        now = utcnow()
+        for minutes_ago, total, delta in ((30, 400_000_000, None), (10, 1_300_000_000, 900_000_000)):
+            s.add(
+                UsageSample(
+                    service_id=seeded.static_service_id,
+                    taken_at=now - timedelta(minutes=minutes_ago),
+                    bytes_in=total,
+                    bytes_out=0,
+                    delta_in=delta,
+                    delta_out=None if delta is None else 300_000_000,
+                )
+            )
+    page = admin.get(f"/services/{seeded.static_service_id}").get_data(as_text=True)
+    assert "Quota used up: 1.2 GB of 1GB quota used" in page
+    assert "past the quota traffic is slowed to the fair-use rate" in page
+    other = admin.get(f"/services/{seeded.service_id}").get_data(as_text=True)
+    assert "0 B used this period" in other and "no quota" in other

@@ -132,6 +132,14 @@ def _print_fields(record: dict[str, Any]) -> None:
         print(f"{key.ljust(width)}  {'' if value is None else value}")
 
 
+def _show(args: argparse.Namespace, view: dict[str, Any]) -> None:
+    """One record: JSON with ``--json``, else one ``key  value`` line per field."""
+    if args.json:
+        _print_json(view)
+    else:
+        _print_fields(view)
+
+
 def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -312,10 +320,7 @@ def cmd_plan_list(args: argparse.Namespace) -> int:
 def cmd_plan_show(args: argparse.Namespace) -> int:
     with transaction(args) as session:
         plan = plans.get_plan(session, args.name)
-    if args.json:
-        _print_json(plan.to_json())
-    else:
-        _print_fields(plan.to_json())
+    _show(args, plan.to_json())
     return 0
 
 
@@ -364,10 +369,7 @@ def cmd_customer_show(args: argparse.Namespace) -> int:
     view["balance"] = owed.to_json()
     view["currency"] = owed.currency.code
     view["services"] = [s.id for s in their_services]
-    if args.json:
-        _print_json(view)
-    else:
-        _print_fields(view)
+    _show(args, view)
     return 0
 
 
@@ -428,10 +430,7 @@ def cmd_service_list(args: argparse.Namespace) -> int:
 def cmd_service_show(args: argparse.Namespace) -> int:
     with transaction(args) as session:
         service = services.get_service(session, args.id)
-    if args.json:
-        _print_json(service.to_json())
-    else:
-        _print_fields(service.to_json())
+    _show(args, service.to_json())
     return 0
 
 

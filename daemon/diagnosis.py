@@ -91,9 +91,7 @@ def _when(moment: datetime | date | None) -> str:
     return moment.isoformat()
 
 
-def diagnose_service(
-    session: Session, service_id: int, billing: BillingSettings, *, today: date, now: datetime
-) -> Diagnosis:
+def diagnose_service(session: Session, service_id: int, billing: BillingSettings, *, today: date) -> Diagnosis:
     """Every fact that explains how service ``service_id`` behaves right now, most telling first."""
     svc = session.get(Service, service_id)
     if svc is None:

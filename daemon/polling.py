@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 import drivers
@@ -57,18 +57,21 @@ def record_samples(session: Session, router_id: int, samples: tuple[CounterSampl
         select(Service).where(Service.router_id == router_id, Service.state != ServiceState.TERMINATED)
     ).all()
     by_key = {subscriber_key(s): s for s in services}
+    # The previous reading of every service on the router, in one query (samples are appended in time order).
+    latest = (
+        select(func.max(UsageSample.id))
+        .join(Service, Service.id == UsageSample.service_id)
+        .where(Service.router_id == router_id)
+        .group_by(UsageSample.service_id)
+    )
+    previous = {u.service_id: u for u in session.scalars(select(UsageSample).where(UsageSample.id.in_(latest)))}
     matched = 0
     for sample in samples:
         svc = by_key.get(sample.key)
         if svc is None:
             continue
         matched += 1
-        last = session.scalars(
-            select(UsageSample)
-            .where(UsageSample.service_id == svc.id)
-            .order_by(UsageSample.taken_at.desc(), UsageSample.id.desc())
-            .limit(1)
-        ).first()
+        last = previous.get(svc.id)
         restarted = epochs.get(sample.key, sample.epoch) != sample.epoch
         epochs[sample.key] = sample.epoch
         # The router's "in" is what the subscriber sent; the sample's "in" is what the subscriber received.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from daemon.cli import CliError, _command, _engine, _positive_int, _print_fields, _print_json, actor, transaction
+from daemon.cli import CliError, _command, _positive_int, _print_json, _show, actor, checked_engine, transaction
 from daemon.config import ConfigError, Settings
 from daemon.db import session_factory
 from daemon.reconcile import ReconcileReport, reconcile_all, reconcile_router, set_service_state
@@ -53,9 +53,7 @@ def print_report(report: ReconcileReport) -> None:
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
     settings: Settings = args.settings
-    sessions = session_factory(_engine(args))
-    with transaction(args):
-        pass  # checks that the schema is current before any router is contacted
+    sessions = session_factory(checked_engine(args))  # refuses an old schema before any router is contacted
     if args.router:
         try:
             settings.router(args.router)
@@ -75,10 +73,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 def cmd_service_state(args: argparse.Namespace) -> int:
     with transaction(args) as session:
         change = set_service_state(session, actor(), args.id, args.state_verb, args.reason)
-    if args.json:
-        _print_json(change.to_json())
-    else:
-        _print_fields(change.to_json())
-        if change.changed:
-            print("queued for the router: it follows on the next reconcile (edgebill reconcile pushes it now)")
+    _show(args, change.to_json())
+    if not args.json and change.changed:
+        print("queued for the router: it follows on the next reconcile (edgebill reconcile pushes it now)")
     return 0

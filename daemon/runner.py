@@ -3,7 +3,7 @@
 Jobs have explicit ids, are replaced on restart, coalesce missed runs and never overlap themselves. Their
 functions live at module level and take names, not objects; they find the running :class:`Daemon` through
 :data:`_current`. Coordination with other processes (the web dashboard, the CLI) goes through the database:
-they enqueue ``router_ops`` rows, and :meth:`Daemon.kick` or the next interval picks them up.
+they enqueue ``router_ops`` rows, and the daemon picks them up within seconds (:func:`pending_job`).
 """
 
 from __future__ import annotations
@@ -160,14 +160,6 @@ class Daemon:
             CronTrigger(hour=s.billing_at.hour, minute=s.billing_at.minute, timezone=self.settings.billing.timezone),
             id="daily",
             replace_existing=True,
-        )
-
-    def kick(self, router_name: str | None = None) -> None:
-        """Reconcile now (after a change) instead of waiting for the interval."""
-        # A one-off job beside the interval job, which must keep its schedule.
-        job_id = "reconcile-now" if router_name is None else f"reconcile-now-{router_name}"
-        self.scheduler.add_job(
-            reconcile_job, id=job_id, args=[router_name], replace_existing=True, next_run_time=utcnow()
         )
 
     def start(self) -> None:

@@ -14,7 +14,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
-from daemon.db.models import Customer, Plan, Router, Service, ServiceState, utcnow
+from daemon.db.models import Customer, Plan, Router, Service, ServiceState
 from daemon.diagnosis import diagnose_service
 from daemon.services import customers, ledger, plans, routers, services, users
 from web.context import db, settings
@@ -46,11 +46,6 @@ def _error(exc: HTTPException) -> ResponseReturnValue:
     code = exc.code or 500
     name = (exc.name or "error").lower().replace(" ", "_")
     return jsonify(error=name, message=exc.description), code
-
-
-def api_user() -> users.UserRecord:
-    user: users.UserRecord = g.api_user
-    return user
 
 
 def _get_or_404(model: type[T], ident: int) -> T:
@@ -98,7 +93,7 @@ def list_services() -> ResponseReturnValue:
 @bp.get("/services/<int:service_id>")
 def get_service(service_id: int) -> ResponseReturnValue:
     s = _get_or_404(Service, service_id)
-    d = diagnose_service(db(), s.id, settings().billing, today=today(), now=utcnow())
+    d = diagnose_service(db(), s.id, settings().billing, today=today())
     body = services.record_of(s).to_json()
     body["diagnosis"] = {
         "headline": d.headline,

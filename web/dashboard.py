@@ -197,7 +197,7 @@ def service(service_id: int) -> str:
     svc = session.get(Service, service_id)
     if svc is None:
         abort(404)
-    diagnosis = diagnose_service(session, svc.id, settings().billing, today=today(), now=utcnow())
+    diagnosis = diagnose_service(session, svc.id, settings().billing, today=today())
     ops = session.scalars(
         select(RouterOp).where(RouterOp.service_id == svc.id).order_by(RouterOp.id.desc()).limit(20)
     ).all()

@@ -46,7 +46,7 @@ from daemon.db.models import (
     LedgerKind,
     utcnow,
 )
-from daemon.services import audit, customers, invoices, ledger
+from daemon.services import audit, customers, invoices, ledger, payments
 from daemon.services.errors import Conflict, Invalid, NotFound
 from policies.money import Currency, Money, currency, round_money
 from policies.proration import ChargeLine
@@ -392,15 +392,7 @@ def issue_credit_note(
     if original is None or original.kind is not InvoiceKind.INVOICE:
         raise NotFound(f"invoice {invoice_id} not found")
     cur = currency(original.currency)
-    if isinstance(amount, str):
-        try:
-            amount = Money.parse(amount, cur)
-        except ValueError as exc:
-            raise Invalid(f"credit note amount: {exc}") from None
-    if amount.currency != cur:
-        raise Invalid(f"credit note is in {amount.currency.code} but invoice {invoice_id} is in {cur.code}")
-    if not amount.is_positive():
-        raise Invalid(f"credit note amount must be above zero, got {amount.to_json()}")
+    amount = payments.positive_amount(amount, cur, "credit note", elsewhere=f"invoice {invoice_id} is in {cur.code}")
     text = reason.strip()
     if not text or len(text) > 400 or any(ord(ch) < 32 for ch in text):
         raise Invalid("credit note reason must be 1-400 characters on one line")

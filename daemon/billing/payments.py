@@ -125,14 +125,6 @@ def refund(
     as_of: date | None = None,
 ) -> Received:
     """Refund all or part of a payment, then re-allocate (a refund can reopen a paid invoice)."""
-    original = session.get(Payment, payment_id)
-    if isinstance(amount, str):
-        if original is None:
-            raise Invalid(f"payment {payment_id} not found")
-        try:
-            amount = Money.parse(amount, original.currency)
-        except ValueError as exc:
-            raise Invalid(f"refund amount: {exc}") from None
     record = payments.refund_payment(session, actor, payment_id, amount=amount, reference=reference)
     outcome = on_payment(session, settings, record.customer_id, actor=actor, as_of=as_of)
     return Received(record, True, outcome)

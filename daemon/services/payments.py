@@ -16,7 +16,7 @@ from daemon.services import _validate as check
 from daemon.services import audit, customers, ledger
 from daemon.services._db import insert_unique
 from daemon.services.errors import Conflict, Invalid, NotFound
-from policies.money import Money, currency
+from policies.money import Currency, Money, currency
 
 __all__ = [
     "PaymentRecord",
@@ -80,6 +80,24 @@ def _method(value: str | PaymentMethod) -> PaymentMethod:
         raise Invalid(f"invalid payment method {value!r}: expected one of {choices}") from None
 
 
+def positive_amount(value: Money | str, cur: Currency, noun: str, *, elsewhere: str) -> Money:
+    """``value`` (``Money`` or a decimal string) as money in ``cur`` above zero, else :class:`Invalid`.
+
+    ``noun`` names what is being entered (``payment``, ``refund``, ``credit note``); ``elsewhere`` ends the
+    message for an amount in another currency (``"this installation bills in USD"``).
+    """
+    if isinstance(value, str):
+        try:
+            value = Money.parse(value, cur)
+        except ValueError as exc:
+            raise Invalid(f"{noun} amount: {exc}") from None
+    if value.currency != cur:
+        raise Invalid(f"{noun} is in {value.currency.code} but {elsewhere}")
+    if not value.is_positive():
+        raise Invalid(f"{noun} amount must be above zero, got {value.to_json()}")
+    return value
+
+
 def record_payment(
     session: Session,
     actor: str,
@@ -101,15 +119,7 @@ def record_payment(
     :class:`Conflict`.
     """
     accepted = settings.billing.currency
-    if isinstance(amount, str):
-        try:
-            amount = Money.parse(amount, accepted)
-        except ValueError as exc:
-            raise Invalid(f"payment amount: {exc}") from None
-    if amount.currency != accepted:
-        raise Invalid(f"payment is in {amount.currency.code} but this installation bills in {accepted.code}")
-    if not amount.is_positive():
-        raise Invalid(f"payment amount must be above zero, got {amount.to_json()}")
+    amount = positive_amount(amount, accepted, "payment", elsewhere=f"this installation bills in {accepted.code}")
     paid_by = _method(method)
     ref = check.text(reference, "reference", max_len=200)
     ext = check.text(external_id, "external id", max_len=200)
@@ -149,7 +159,7 @@ def refund_payment(
     actor: str,
     payment_id: int,
     *,
-    amount: Money | None = None,
+    amount: Money | str | None = None,
     reference: str | None = None,
 ) -> PaymentRecord:
     """Give back all or part of a payment: a negative payment row naming it, and a ledger debit.
@@ -169,11 +179,9 @@ def refund_payment(
         or 0
     )
     left = Money(original.amount_minor - refunded, cur)
-    give = amount if amount is not None else left
-    if give.currency != cur:
-        raise Invalid(f"refund is in {give.currency.code} but payment {payment_id} was in {cur.code}")
-    if not give.is_positive():
-        raise Invalid(f"refund amount must be above zero, got {give.to_json()}")
+    give = positive_amount(
+        left if amount is None else amount, cur, "refund", elsewhere=f"payment {payment_id} was in {cur.code}"
+    )
     if give > left:
         raise Invalid(f"refund of {give} exceeds the {left} left to refund on payment {payment_id}")
     row = Payment(

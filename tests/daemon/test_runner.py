@@ -116,7 +116,6 @@ def test_daemon_pushes_polls_and_follows_a_suspension(
 
         with sessions.begin() as s:
             set_service_state(s, "test", service_id, "resume", "paid")
-        daemon.kick("core1")
         wait_for(lambda: (secret(router, "ada") or {}).get("disabled") == "false", "the secret to be enabled")
         assert daemon.next_runs().keys() >= {"reconcile", "pending", "poll", "daily"}
     finally:

@@ -2,8 +2,8 @@
 
 One run for one router, :func:`reconcile_router`:
 
-1. In a short transaction, load the router's services (PPPoE passwords decrypted), compile the desired state
-   with :func:`policies.provisioning.compile_desired`, and snapshot the router's pending ``router_ops``.
+1. In a short transaction, snapshot the router's pending ``router_ops``, then load its services (PPPoE
+   passwords decrypted) and compile the desired state with :func:`policies.provisioning.compile_desired`.
 2. Outside any transaction, talk to the router: ``facts()``, ``read_state()``, ``plan()``; unless it is a dry
    run, ``apply()`` the plan, run the pending exactly-once operations (``disconnect``) in queue order, and
    ``read_state()`` again to confirm nothing is left to do.
@@ -317,7 +317,10 @@ def _load(session: Session, settings: ReconcileSettings, name: str) -> _Loaded:
         raise NotFound(f"router {name!r} is not in the database (run edgebill init to add configured routers)")
     if router.retired_at is not None:
         raise Conflict(f"router {name!r} is retired (no longer in the configuration)")
-    desired = desired_state(session, settings, router.id)
+    # The queue is read before the services. Under READ COMMITTED every statement sees what was committed when
+    # it began, so a change committed between the two reads is then either missing from both (its operation stays
+    # pending and triggers the next run) or visible in the services; never an operation marked done whose change
+    # this run did not see.
     pending = session.scalars(
         select(RouterOp)
         .where(RouterOp.router_id == router.id, RouterOp.status == RouterOpStatus.PENDING)
@@ -327,7 +330,7 @@ def _load(session: Session, settings: ReconcileSettings, name: str) -> _Loaded:
         _Op(row.id, row.op, row.service_id, str(row.payload.get("key")) if row.payload.get("key") else None)
         for row in pending
     )
-    return _Loaded(router.id, desired, snapshot)
+    return _Loaded(router.id, desired_state(session, settings, router.id), snapshot)
 
 
 # --- one router ------------------------------------------------------------------------------------------------

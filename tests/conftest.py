@@ -3,6 +3,7 @@
 * ``db_url``: a fresh, empty database, once per backend: an SQLite file under ``tmp_path`` and a new
   PostgreSQL database ``edgebill_test_<random>`` on 127.0.0.1:5432 (user ``postgres``), dropped afterwards.
   Tests marked or parametrized for PostgreSQL skip (fail under ``EDGEBILL_REQUIRE_ALL=1``) when it is down.
+* ``postgres_url``: the PostgreSQL half of ``db_url`` alone.
 * ``engine``: an engine on ``db_url`` with the schema migrated to the newest revision.
 * ``session``: a session on ``engine``; whatever the test leaves uncommitted is rolled back.
 * ``make_config``: writes a complete, valid ``edgebill.toml`` (and its key and password files, mode 0600)
@@ -64,12 +65,7 @@ def drop_pg_database(name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database URL; parametrized over SQLite and PostgreSQL."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'edgebill.db'}"
-        return
+def _postgres_database() -> Iterator[str]:
     problem = postgres_problem()
     require(not problem, problem)
     name = create_pg_database()
@@ -77,6 +73,22 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield pg_url(name)
     finally:
         drop_pg_database(name)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database URL; parametrized over SQLite and PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'edgebill.db'}"
+        return
+    yield from _postgres_database()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database URL, for what only PostgreSQL's concurrency shows (SQLite serialises
+    writers against the engine's transactions)."""
+    yield from _postgres_database()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import Protocol
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from daemon import reconcile
@@ -28,7 +28,9 @@ from daemon.db import (
     RouterStatus,
     Service,
     ServiceState,
+    make_engine,
     session_factory,
+    upgrade,
     utcnow,
 )
 from daemon.security import SecretBox
@@ -365,3 +367,50 @@ def test_a_router_setting_no_driver_accepts_is_reported(
     seed(sessions)
     report = reconcile.reconcile_router(sessions, settings_of(params(1, encoding="no-such-codec")), "edge1")
     assert report.error == "router edge1: unknown encoding 'no-such-codec'"
+
+
+def test_a_change_committed_while_a_run_loads_is_never_lost(
+    postgres_url: str, emulator: RouterOSEmulator, settings: EngineSettings
+) -> None:
+    """Another process (the dashboard, the dunning run) commits a suspension or a release at every point of a run
+    in turn: either the run pushes it, or its operation stays queued and the next run does."""
+    engine = make_engine(postgres_url)
+    upgrade(engine)
+    sessions = session_factory(engine)
+    try:
+        ids = seed(sessions)
+        assert reconcile.reconcile_router(sessions, settings, "edge1").ok
+
+        def bob_disabled() -> str:
+            return next(r for r in emulator.items("/ppp/secret") if r["name"] == "bob")["disabled"]
+
+        point = 0
+        while True:  # until the change lands after the run's last statement
+            point += 1
+            action, expected = ("suspend", "true") if point % 2 else ("resume", "false")
+            seen = 0
+
+            def commit_change(*_: object, point: int = point, action: str = action) -> None:
+                nonlocal seen
+                seen += 1
+                if seen == point:
+                    with sessions.begin() as s:
+                        reconcile.set_service_state(s, "dunning", ids["bob"], action)
+
+            event.listen(engine, "before_cursor_execute", commit_change)
+            try:
+                assert reconcile.reconcile_router(sessions, settings, "edge1").ok
+            finally:
+                event.remove(engine, "before_cursor_execute", commit_change)
+            if seen < point:
+                assert point > 4  # the run's load alone makes more statements than that
+                break
+            with sessions() as s:
+                queued = ops.due_ops(s, ids["router"])
+            if not queued:
+                assert bob_disabled() == expected, f"change committed before statement {point} was lost"
+            report = reconcile.reconcile_router(sessions, settings, "edge1")
+            assert report.ok and bob_disabled() == expected
+            assert all(op.status is RouterOpStatus.DONE for op in op_rows(sessions))
+    finally:
+        engine.dispose()

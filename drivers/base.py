@@ -27,6 +27,7 @@ from drivers.models import (
     DesiredState,
     Resource,
     RouterFacts,
+    Scope,
 )
 
 # --- errors -------------------------------------------------------------------------------------------------
@@ -58,6 +59,13 @@ class CommandError(DriverError):
     def __init__(self, message: str, *, command: str = "") -> None:
         super().__init__(message)
         self.command = command
+
+
+class ScopeUnavailable(DriverError):
+    """The driver cannot read a :class:`Scope` alone right now (it has not read the whole router yet, or what the
+    scope hangs from is missing): the caller runs in full instead."""
+
+    retryable = True
 
 
 class ReplyError(DriverError):
@@ -149,11 +157,20 @@ class Driver(Protocol):
     def facts(self) -> RouterFacts:
         """Identity, software version and uptime."""
 
-    def read_state(self) -> tuple[Resource, ...]:
-        """Every entry in the tables edgebill manages, ours and others' (``owned`` tells which)."""
+    def read_state(self, scope: Scope | None = None) -> tuple[Resource, ...]:
+        """Every entry in the tables edgebill manages, ours and others' (``owned`` tells which).
 
-    def plan(self, desired: DesiredState, actual: Iterable[Resource]) -> ChangeSet:
-        """Pure: the writes that turn ``actual`` into ``desired``. No I/O; the same in check mode."""
+        With a ``scope``, only the entries of those subscribers and what they need (see :class:`Scope`). Raises
+        :class:`ScopeUnavailable` when the driver cannot read that narrowly now; the caller then runs in full.
+        """
+
+    def plan(self, desired: DesiredState, actual: Iterable[Resource], scope: Scope | None = None) -> ChangeSet:
+        """Pure: the writes that turn ``actual`` into ``desired``. No I/O; the same in check mode.
+
+        With a ``scope``, ``desired`` holds (at least) the scoped subscribers and ``actual`` what
+        ``read_state(scope)`` returned: only the scoped subscribers' entries are added, changed or removed, and
+        what they need is added; nothing shared is changed or removed.
+        """
 
     def apply(self, changes: ChangeSet) -> ApplyResult:
         """Write ``changes`` in order, then drop the sessions in ``changes.disconnect``.

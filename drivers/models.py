@@ -86,6 +86,30 @@ class DesiredState:
         raise KeyError(name)
 
 
+@dataclass(frozen=True)
+class Scope:
+    """The subscribers one targeted run is limited to: a plan change, a suspension, a release, a new service.
+
+    ``keys`` are their subscriber keys (whether or not the desired state still holds them: a terminated service's
+    entries are removed), ``addresses`` the addresses the desired state gives them. A scoped run reads, plans and
+    writes only these subscribers' entries and what they need to exist (their profile, their /24's classes);
+    it never removes or changes anything shared, and never touches another subscriber. A full run does the rest.
+    """
+
+    keys: frozenset[str]
+    addresses: frozenset[IPv4Address] = frozenset()
+
+    @classmethod
+    def of(cls, desired: DesiredState, keys: Iterable[str]) -> Scope:
+        """The scope of ``keys``, with the addresses ``desired`` gives them."""
+        wanted = frozenset(keys)
+        addresses = frozenset(s.address for s in desired.subscribers if s.key in wanted and s.address is not None)
+        return cls(wanted, addresses)
+
+    def __bool__(self) -> bool:
+        return bool(self.keys)
+
+
 # --- native entries and their diff --------------------------------------------------------------------------
 
 

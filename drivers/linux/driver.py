@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from ipaddress import IPv4Address, IPv4Network
 from typing import ClassVar, Final
 
-from drivers.base import ApplyError, CommandError, Driver, ReplyError, RouterParams, diff
+from drivers.base import ApplyError, CommandError, Driver, ReplyError, RouterParams, ScopeUnavailable, diff
 from drivers.linux.commands import Builder, Line
 from drivers.linux.layout import (
     KIND_GROUP,
@@ -55,6 +55,7 @@ from drivers.models import (
     DesiredState,
     Resource,
     RouterFacts,
+    Scope,
     index,
 )
 
@@ -183,7 +184,7 @@ class LinuxTcDriver(Driver):
         parts.append(("nft", f"nft -j list table {NFT_FAMILY} {NFT_TABLE} 2>/dev/null || echo '{_EMPTY_NFT}'"))
         return parallel_script(parts)
 
-    def read_state(self) -> tuple[Resource, ...]:
+    def read_state(self, scope: Scope | None = None) -> tuple[Resource, ...]:
         """Every entry edgebill manages on the gateway, normalised as :func:`drivers.linux.layout.render` does.
 
         Kinds: ``link/ifb`` (the upload device), ``tc/qdisc`` (``DEV|root``, ``IFACE|ingress``), ``tc/redirect``,
@@ -191,6 +192,8 @@ class LinuxTcDriver(Driver):
         ``nft/subscriber`` (address -> subscriber key) and ``nft/suspended`` (address). A root qdisc that
         edgebill did not create is returned with ``owned=False`` and nothing below it is read.
         """
+        if scope is not None:
+            raise ScopeUnavailable(f"{self.name}: scoped reads are not available yet")
         return self._resources(text_of(self._run(COMPRESSED_SH, self._read_script(), read=True)))
 
     def _resources(self, text: str) -> tuple[Resource, ...]:
@@ -237,7 +240,7 @@ class LinuxTcDriver(Driver):
 
     # --- planning -----------------------------------------------------------------------------------------
 
-    def plan(self, desired: DesiredState, actual: Iterable[Resource]) -> ChangeSet:
+    def plan(self, desired: DesiredState, actual: Iterable[Resource], scope: Scope | None = None) -> ChangeSet:
         """Pure: the writes that bring the gateway to ``desired``.
 
         Subscribers that cannot be shaped (no address, outside ``subnets``, a duplicate address, a /24 whose

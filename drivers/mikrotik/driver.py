@@ -36,6 +36,7 @@ from drivers.base import (
     DriverError,
     ReplyError,
     RouterParams,
+    ScopeUnavailable,
 )
 from drivers.mikrotik import render
 from drivers.mikrotik.render import ADDRESS_LIST, KINDS, MENU_FIELDS, QUEUE, UNSETTABLE, is_owned, text_of
@@ -48,6 +49,7 @@ from drivers.models import (
     DesiredState,
     Resource,
     RouterFacts,
+    Scope,
 )
 
 __all__ = ["MikrotikDriver", "tls_context"]
@@ -280,19 +282,23 @@ class MikrotikDriver(Driver):
             model=text_of(res.get("board-name", "")),
         )
 
-    def read_state(self) -> tuple[Resource, ...]:
+    def read_state(self, scope: Scope | None = None) -> tuple[Resource, ...]:
         """Every entry of ``/ppp/profile``, ``/ppp/secret``, ``/queue/simple`` and the address list.
 
         Entries are normalised (:func:`drivers.mikrotik.render.resource_of_row`); dynamic and built-in entries and
         entries without the owner mark are ``owned=False``.
         """
+        if scope is not None:
+            raise ScopeUnavailable(f"{self._params.name}: this driver reads whole tables")
         out: list[Resource] = []
         for kind in KINDS:
             rows = self._print(f"/{kind}", (".id", *MENU_FIELDS[kind]))
             out.extend(render.resource_of_row(kind, row) for row in rows)
         return render.dedupe(out)
 
-    def plan(self, desired: DesiredState, actual: Iterable[Resource]) -> ChangeSet:
+    def plan(self, desired: DesiredState, actual: Iterable[Resource], scope: Scope | None = None) -> ChangeSet:
+        if scope is not None:
+            raise ScopeUnavailable(f"{self._params.name}: this driver plans whole tables")
         return render.plan(desired, actual, encoding=self._encoding)
 
     def apply(self, changes: ChangeSet) -> ApplyResult:

@@ -5,7 +5,8 @@ done with one ``tc`` process per object (run inside the gateway namespace, witho
 extrapolated linearly, which flatters the baseline):
 
 * a full build of N subscribers, both directions;
-* one plan change end to end (read, plan, apply) and the apply alone;
+* one plan change end to end (read, plan, apply) and the apply alone; the same run scoped to the one subscriber
+  (as the daemon pushes a change), alone and with the read back that confirms it;
 * suspending 1,000 subscribers at once;
 * reading the counters of N subscribers;
 * ``read_state`` (the first one of a driver, and a later one that reuses what the earlier read parsed) and
@@ -31,7 +32,7 @@ from pathlib import Path
 
 from drivers.linux import LinuxTcDriver
 from drivers.linux.commands import Builder
-from drivers.models import DesiredState, EnforcementSpec, ProfileSpec, SubscriberSpec
+from drivers.models import DesiredState, EnforcementSpec, ProfileSpec, Scope, SubscriberSpec
 from lab.linux_gw import LinuxGateway, problem
 from policies.rates import RateLimit
 
@@ -155,6 +156,27 @@ def main(argv: Sequence[str] | None = None) -> int:
                 reconcile(full)
             single_e2e = min(runs)
 
+            # The same change as the daemon pushes it: a run scoped to the one subscriber, then read back.
+            key = f"svc-{n // 2}"
+            scope = Scope.of(changed, {key})
+
+            def scoped(want: DesiredState, confirm: bool) -> None:
+                mine = dataclasses.replace(want, subscribers=tuple(s for s in want.subscribers if s.key == key))
+                plan = drv.plan(mine, drv.read_state(scope), scope)
+                assert len(plan.changes) == 2, plan.changes
+                drv.apply(plan)
+                if confirm:
+                    assert drv.plan(mine, drv.read_state(scope), scope).empty
+
+            scoped_runs: list[float] = []
+            confirmed_runs: list[float] = []
+            for _ in range(5):
+                scoped_runs.append(timed(lambda: scoped(changed, False)))
+                scoped(full, False)
+                confirmed_runs.append(timed(lambda: scoped(changed, True)))
+                scoped(full, True)
+            assert drv.plan(full, drv.read_state()).empty
+
             suspend = drv.plan(desired_state(addrs, suspended=1000), drv.read_state())
             suspend_time = timed(lambda: drv.apply(suspend))
             counters = drv.counters()
@@ -180,7 +202,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows += [
         (f"full build, {n} subscribers x 2 directions", build, base_build_n, f"baseline N={nb}, extrapolated"),
         ("one plan change, apply only", single_apply, base_single, "same tc lines, one process each"),
-        ("one plan change, read + plan + apply", single_e2e, base_single, "best of 3"),
+        ("one plan change, full read + plan + apply", single_e2e, base_single, "best of 3"),
+        ("one plan change, scoped read + plan + apply", min(scoped_runs), base_single, _spread(scoped_runs)),
+        ("  ... and read back to confirm", min(confirmed_runs), base_single, _spread(confirmed_runs)),
         ("1000 suspensions at once", suspend_time, base_suspend, "baseline: one nft per element"),
         (f"counters of {n} subscribers", counter_time, base_counters, f"baseline: tc per class, N={nb} extrapolated"),
         (f"read_state of {n} subscribers", read, float("nan"), "after an earlier read by the same driver"),
@@ -195,6 +219,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         base_text = f"{base:10.3f}s" if base == base else "          -"
         print(f"{name:48} {ours:9.3f}s {base_text} {ratio}  {note}")
     return 0
+
+
+def _spread(runs: Sequence[float]) -> str:
+    ordered = sorted(runs)
+    return f"best of {len(runs)}; median {ordered[len(ordered) // 2] * 1000:.0f} ms"
 
 
 def _classids(addrs: Sequence[IPv4Address]) -> list[str]:

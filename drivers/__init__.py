@@ -28,3 +28,27 @@ def create(params: RouterParams) -> Driver:
     cls = getattr(importlib.import_module(module_name), class_name)
     driver: Driver = cls(params)
     return driver
+
+
+_keep_sessions = False
+_releasers: list[Callable[[], None]] = []
+
+
+def keep_sessions(keep: bool) -> None:
+    """Keep router sessions open from one driver to the next (the daemon does), or let each driver close its own
+    (one-shot commands; the default). Turning it off closes every session kept so far."""
+    global _keep_sessions
+    _keep_sessions = keep
+    if not keep:
+        for release in _releasers:
+            release()
+
+
+def sessions_kept() -> bool:
+    """Whether drivers leave their sessions open for the next driver of the same router."""
+    return _keep_sessions
+
+
+def on_release(release: Callable[[], None]) -> None:
+    """Register a driver module's function that closes the sessions it keeps (see :func:`keep_sessions`)."""
+    _releasers.append(release)

@@ -40,6 +40,7 @@ from drivers.linux.layout import (
     check_set_name,
     class_args,
     hx,
+    key_set,
     match_word,
     nft_rules,
     root_node,
@@ -111,7 +112,15 @@ class Builder:
         element_deletes: list[dict[str, Any]] = []
         element_adds: dict[str, list[dict[str, Any]]] = {}
         deleted_sets: set[str] = set()
+        key_sets: set[str] = set()
+        # A /24 that goes (its download group is removed) takes its key set with it.
+        emptied: set[str] = set()
         for i, c in enumerate(changes):
+            if c.kind == KIND_GROUP and c.action is Action.REMOVE and c.key.startswith("down|"):
+                net = network_of(str((c.before or {}).get("match", "")))
+                if net is not None:
+                    emptied.add(key_set(net.network_address))
+                    script.nft_changes.append(i)
             if c.kind == KIND_LINK:
                 self._link(script, i, c)
             elif c.kind == KIND_QDISC:
@@ -130,26 +139,36 @@ class Builder:
                 deleted_sets |= self._table(script, i, c)
             elif c.kind in (KIND_NFT_SUB, KIND_SUSPENDED):
                 script.nft_changes.append(i)
-                set_name = NFT_SUBSCRIBERS if c.kind == KIND_NFT_SUB else ""
+                address = IPv4Address(c.key)
+                set_name = key_set(address) if c.kind == KIND_NFT_SUB else ""
+                if set_name:
+                    key_sets.add(set_name)
                 if c.action in (Action.CHANGE, Action.REMOVE):
                     old_set = set_name or str((c.before or {}).get("set", ""))
                     if old_set and old_set not in deleted_sets:
                         # nft 1.0 has no "delete if present": adding first makes the delete always succeed.
-                        gone = [{"elem": {"val": str(IPv4Address(c.key))}}]
+                        gone = [{"elem": {"val": str(address)}}]
                         element_deletes.append(_element_op("add", old_set, gone))
                         element_deletes.append(_element_op("delete", old_set, gone))
                 if c.action in (Action.ADD, Action.CHANGE):
                     new_set = set_name or check_set_name(str(c.fields.get("set") or (c.before or {}).get("set")))
                     if c.kind == KIND_NFT_SUB:
-                        elem: dict[str, Any] = {"elem": {"val": str(IPv4Address(c.key)), "comment": c.fields["key"]}}
+                        elem: dict[str, Any] = {"elem": {"val": str(address), "comment": c.fields["key"]}}
                     else:
-                        elem = {"elem": {"val": str(IPv4Address(c.key))}}
+                        elem = {"elem": {"val": str(address)}}
                     element_adds.setdefault(new_set, []).append(elem)
             else:
                 raise LayoutError(f"unknown change kind {c.kind!r}")
+        if key_sets:
+            base = {"family": NFT_FAMILY, "table": NFT_TABLE, "type": "ipv4_addr"}
+            # Adding a set that exists is a no-op: the elements below always have their set.
+            script.nft.extend({"add": {"set": {**base, "name": name}}} for name in sorted(key_sets))
         script.nft.extend(element_deletes)
         for set_name, elems in element_adds.items():
             script.nft.append(_element_op("add", set_name, elems))
+        for name in sorted(emptied):
+            gone_set = {"family": NFT_FAMILY, "table": NFT_TABLE, "name": name, "type": "ipv4_addr"}
+            script.nft += [{"add": {"set": gone_set}}, {"delete": {"set": gone_set}}]
         return script
 
     # --- links and device-level qdiscs -------------------------------------------------------------------
@@ -337,7 +356,6 @@ class Builder:
             portal = Portal(IPv4Address(m.group(1)), int(m.group(2)))
         ops: list[dict[str, Any]] = [
             {"add": {"table": {"family": NFT_FAMILY, "name": NFT_TABLE}}},
-            {"add": {"set": {**base, "name": NFT_SUBSCRIBERS, "type": "ipv4_addr"}}},
             {"add": {"set": {**base, "name": set_name, "type": "ipv4_addr"}}},
             {
                 "add": {
@@ -371,7 +389,7 @@ class Builder:
         deleted: set[str] = set()
         before = str((c.before or {}).get("set", ""))
         for old in before.split(","):
-            if old and old != set_name and old != NFT_SUBSCRIBERS:
+            if old and old != set_name and not old.startswith(NFT_SUBSCRIBERS):
                 old_set = {**base, "name": check_set_name(old), "type": "ipv4_addr"}
                 ops.append({"add": {"set": old_set}})
                 ops.append({"delete": {"set": old_set}})

@@ -11,38 +11,57 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from ipaddress import IPv4Address, IPv4Network
-from typing import ClassVar, Final
+from typing import Any, ClassVar, Final
 
+import drivers
 from drivers.base import ApplyError, CommandError, Driver, ReplyError, RouterParams, ScopeUnavailable, diff
 from drivers.linux.commands import Builder, Line
 from drivers.linux.layout import (
     KIND_GROUP,
     KIND_LINK,
+    KIND_NFT_SUB,
     KIND_QDISC,
     KIND_REDIRECT,
     KIND_SUB,
+    KIND_SUSPENDED,
     KIND_TABLE,
     NFT_FAMILY,
-    NFT_SUBSCRIBERS,
     NFT_TABLE,
     ORDER,
+    ROOT_MAJOR,
     Devices,
     Direction,
     LayoutError,
+    Rendered,
     RenderMemo,
     class_id,
+    hx,
     render,
 )
 from drivers.linux.readback import (
     ReadMemo,
     class_counters,
     device_state,
+    element_address,
     ingress_resources,
+    key_resources,
     link_resource,
     nft_resources,
+    nft_sets,
     one_json,
+    parse_classes,
     parse_qdiscs,
     sections,
+)
+from drivers.linux.scope import (
+    MISSING,
+    Targets,
+    class_lines,
+    elements,
+    filter_lines,
+    leaf_script,
+    read_script,
+    split_tc,
 )
 from drivers.linux.ssh import COMPRESSED_SH, Output, SshSession, SshTarget, text_of
 from drivers.models import (
@@ -77,11 +96,34 @@ class _Memory:
     reads: dict[Direction, ReadMemo] = field(default_factory=dict)
     nft: tuple[str, tuple[Resource, ...]] | None = None
     render: RenderMemo | None = None
+    #: For scoped reads, from the last full read (and kept up to date by scoped ones): subscriber key by address;
+    #: ``None`` until the gateway was read in full once.
+    keys: dict[str, str] | None = None
+    #: The kind of every qdisc by its handle (no colon), per direction: a class's leaf handle names an object the
+    #: kernel never reuses for another qdisc while it exists, so its kind need not be listed again.
+    kinds: dict[Direction, dict[str, str]] = field(default_factory=dict)
+    #: The qdiscs the last full read listed, per direction, from which ``kinds`` is made when first needed.
+    qdiscs: dict[Direction, list[dict[str, Any]]] = field(default_factory=dict)
+    #: The address lists (nftables sets) edgebill's table holds.
+    address_lists: tuple[str, ...] = ()
 
 
 #: Per gateway, shared by every driver the process creates for it (the reconcile engine makes one per run).
 _MEMORY: dict[tuple[str, str, int, Devices], _Memory] = {}
 _MEMORY_LOCK = threading.Lock()
+#: Sessions kept open between drivers while :func:`drivers.keep_sessions` is on, by where and how they log in.
+_SESSIONS: dict[tuple[SshTarget, bool], SshSession] = {}
+
+
+def _release_sessions() -> None:
+    with _MEMORY_LOCK:
+        kept = list(_SESSIONS.values())
+        _SESSIONS.clear()
+    for session in kept:
+        session.close()
+
+
+drivers.on_release(_release_sessions)
 
 
 class LinuxTcDriver(Driver):
@@ -104,7 +146,9 @@ class LinuxTcDriver(Driver):
         self.subnets: tuple[IPv4Network, ...] = tuple(params.subnets)
         self._params = params
         self._ssh: SshSession | None = None
+        self._shared = False
         self._builder = Builder(self.devices)
+        self._targets: tuple[Scope, Targets] | None = None
         with _MEMORY_LOCK:
             self._memory = _MEMORY.setdefault((params.name, params.host, params.port, self.devices), _Memory())
 
@@ -124,14 +168,21 @@ class LinuxTcDriver(Driver):
                 known_hosts=p.known_hosts_file,
                 trust_on_first_use=p.trust_on_first_use,
             )
-            self._ssh = SshSession(target, sudo=p.username != "root")
+            sudo = p.username != "root"
+            if drivers.sessions_kept():
+                # One persistent session per gateway: the next run finds it open (or reopens it once lost).
+                with _MEMORY_LOCK:
+                    self._ssh = _SESSIONS.setdefault((target, sudo), SshSession(target, sudo=sudo))
+                self._shared = True
+            else:
+                self._ssh = SshSession(target, sudo=sudo)
         return self._ssh
 
     def open(self) -> None:
         self._session().open()
 
     def close(self) -> None:
-        if self._ssh is not None:
+        if self._ssh is not None and not self._shared:
             self._ssh.close()
 
     def _run(self, argv: str, stdin: str = "", *, check: bool = True, read: bool = False) -> Output:
@@ -193,8 +244,81 @@ class LinuxTcDriver(Driver):
         edgebill did not create is returned with ``owned=False`` and nothing below it is read.
         """
         if scope is not None:
-            raise ScopeUnavailable(f"{self.name}: scoped reads are not available yet")
+            return self._scoped_read(scope)
         return self._resources(text_of(self._run(COMPRESSED_SH, self._read_script(), read=True)))
+
+    def _scoped_read(self, scope: Scope) -> tuple[Resource, ...]:
+        """The entries of ``scope``'s subscribers and of their /24s (:mod:`drivers.linux.scope`)."""
+        memory = self._memory
+        if memory.keys is None or not memory.address_lists:
+            raise ScopeUnavailable(f"{self.name}: the gateway has not been read in full yet")
+        targets = Targets.of(scope, memory.keys)
+        self._targets = (scope, targets)
+        if not targets.addresses:
+            return ()
+        script = read_script(self.devices, targets, memory.address_lists)
+        parts = sections(self._run("sh -s", parallel_script(script), read=True).stdout)
+        groups = sorted(targets.groups)
+        texts: dict[Direction, str] = {}
+        filter_texts: dict[Direction, str] = {}
+        unseen: list[tuple[Direction, str, str]] = []
+        for direction, dev in self.devices.directions():
+            class_text, filter_texts[direction] = split_tc(parts.get(f"tc {direction}", ""))
+            texts[direction], has_groups = class_lines(class_text, targets)
+            if not has_groups:
+                raise ScopeUnavailable(f"{self.name}: {dev} has no edgebill tree to add to")
+            kinds = memory.kinds.get(direction)
+            if kinds is None:  # built on the first scoped read after a full one, from the qdiscs it listed
+                listed = memory.qdiscs.get(direction, [])
+                kinds = memory.kinds[direction] = {
+                    str(q["handle"]).rstrip(":"): str(q["kind"]) for q in listed if "parent" in q
+                }
+            unseen += [
+                (direction, dev, cls.classid)
+                for cls in parse_classes(texts[direction]).values()
+                if cls.leaf is not None and cls.leaf not in kinds
+            ]
+        if unseen:
+            leaves = sections(self._run("sh -s", parallel_script(leaf_script(unseen)), read=True).stdout)
+            for direction, _, cid in unseen:
+                for q in parse_qdiscs(leaves.get(f"leaf {direction} {cid}", "")):
+                    memory.kinds[direction][str(q["handle"]).rstrip(":")] = str(q["kind"])
+        resources: list[Resource] = []
+        for direction, dev in self.devices.directions():
+            kinds = memory.kinds.get(direction, {})
+            qdiscs: list[dict[str, Any]] = [{"kind": "htb", "handle": f"{hx(ROOT_MAJOR)}:", "root": True}]
+            for cls in parse_classes(texts[direction]).values():
+                if cls.leaf is not None and cls.leaf in kinds:
+                    qdiscs.append({"kind": kinds[cls.leaf], "handle": f"{cls.leaf}:", "parent": cls.classid})
+            state = device_state(
+                direction,
+                dev,
+                qdiscs,
+                texts[direction],
+                filter_lines(filter_texts[direction], targets),
+                child_parents=[f"{hx(g)}:" for g in groups],
+            )
+            resources += targets.select([*state.groups, *state.subscribers])
+        keys: list[Resource] = []
+        for g in groups:
+            text = parts.get(f"keys {hx(g)}", "")
+            if text.strip() != MISSING:
+                keys += key_resources(elements(one_json(text, {}), targets.addresses))
+        suspended: dict[str, str] = {}
+        for name in sorted(memory.address_lists):
+            text = parts.get(f"list {name}", "")
+            if text.strip() == MISSING:
+                raise ScopeUnavailable(f"{self.name}: address list {name!r} is missing")
+            for elems in elements(one_json(text, {}), targets.addresses).values():
+                for addr in (element_address(e) for e in elems):
+                    if addr is not None:
+                        suspended.setdefault(addr, name)
+        for addr in targets.addresses:
+            memory.keys.pop(addr, None)
+        memory.keys.update((r.key, r.fields["key"]) for r in keys)
+        resources += keys
+        resources += [Resource(KIND_SUSPENDED, addr, {"set": name}) for addr, name in suspended.items()]
+        return tuple(resources)
 
     def _resources(self, text: str) -> tuple[Resource, ...]:
         """The resources in the output of :meth:`_read_script`."""
@@ -207,9 +331,11 @@ class LinuxTcDriver(Driver):
             if link is not None:
                 resources.append(link)
         memos: dict[Direction, ReadMemo] = {}
+        qdiscs_of: dict[Direction, list[dict[str, Any]]] = {}
         for direction, dev in d.directions():
             memos[direction] = ReadMemo()
             qdiscs = parse_qdiscs(parts.get(f"qdisc {direction}", ""), memos[direction], memory.reads.get(direction))
+            qdiscs_of[direction] = qdiscs
             filter_part = parts.get(f"filter {direction}", "")
             _, _, filter_json = filter_part.partition("\n")
             parents = filter_part.partition("\n")[0].split()
@@ -236,12 +362,16 @@ class LinuxTcDriver(Driver):
             nft = tuple(nft_resources(one_json(nft_text, {"nftables": []})))
         resources += nft
         memory.reads, memory.nft = memos, (nft_text, nft)
+        memory.keys = {r.key: r.fields["key"] for r in nft if r.kind == KIND_NFT_SUB}
+        table = next((r for r in nft if r.kind == KIND_TABLE), None)
+        memory.address_lists = tuple(n for n in table.fields["set"].split(",") if n) if table is not None else ()
+        memory.kinds, memory.qdiscs = {}, qdiscs_of
         return tuple(resources)
 
     # --- planning -----------------------------------------------------------------------------------------
 
     def plan(self, desired: DesiredState, actual: Iterable[Resource], scope: Scope | None = None) -> ChangeSet:
-        """Pure: the writes that bring the gateway to ``desired``.
+        """Pure: the writes that bring the gateway to ``desired`` (with a ``scope``: :meth:`_scoped_plan`).
 
         Subscribers that cannot be shaped (no address, outside ``subnets``, a duplicate address, a /24 whose
         handles another /24 already takes) are reported as conflicts and left out. A device whose root qdisc,
@@ -250,10 +380,48 @@ class LinuxTcDriver(Driver):
         values as in the last plan for this gateway reuse those resources: the result is the same either way.
         """
         actual = tuple(actual)
+        if scope is not None:
+            return self._scoped_plan(desired, actual, scope)
         memo = RenderMemo()
         rendered = render(desired, self.devices, self.subnets, memo=memo, previous=self._memory.render)
         self._memory.render = memo
         changes, conflicts = diff(rendered.resources, actual, order=ORDER)
+        return self._finish(rendered, actual, changes, conflicts)
+
+    def _scoped_plan(self, desired: DesiredState, actual: Sequence[Resource], scope: Scope) -> ChangeSet:
+        """The writes for ``scope``'s subscribers alone; their /24 is created when missing and never changed or
+        removed here (a /24 that differs from what it should be is :class:`ScopeUnavailable`: a full run)."""
+        keys = self._memory.keys
+        if keys is None:
+            raise ScopeUnavailable(f"{self.name}: the gateway has not been read in full yet")
+        # The addresses the scope's keys held when it was read: one the read found gone is still cleared.
+        read = self._targets
+        targets = read[1] if read is not None and read[0] == scope else Targets.of(scope, keys)
+        rendered = render(desired, self.devices, self.subnets, previous=self._memory.render)
+        rendered = replace(
+            rendered,
+            resources=tuple(targets.select(rendered.resources)),
+            conflicts=tuple(c for c in rendered.conflicts if c.kind == KIND_SUB and c.key in scope.keys),
+        )
+        changes, conflicts = diff(rendered.resources, targets.select(actual), order=ORDER)
+        kept: list[Change] = []
+        for c in changes:
+            if c.kind == KIND_GROUP and c.action is Action.CHANGE:
+                raise ScopeUnavailable(f"{self.name}: group {c.key} differs from its layout; a full run repairs it")
+            if c.kind == KIND_GROUP and c.action is Action.REMOVE:
+                continue  # another subscriber may still be in it: a full run removes groups left empty
+            kept.append(c)
+        return self._finish(rendered, actual, tuple(kept), conflicts)
+
+    def _finish(
+        self,
+        rendered: Rendered,
+        actual: Sequence[Resource],
+        changes: Sequence[Change],
+        conflicts: Sequence[Conflict],
+    ) -> ChangeSet:
+        """The change set: devices edgebill does not own left out, a new leaf kind as a new class, the nftables
+        table written whole."""
         blocked = self._blocked(conflicts)
         want: dict[tuple[str, str], Resource] = {}
         have: dict[tuple[str, str], Resource] = {}
@@ -331,7 +499,20 @@ class LinuxTcDriver(Driver):
                 failed[first] = f"nft: {reason}"
                 self._raise(todo, failed, set(script.nft_changes))
         log.info("%s: applied %d changes", self.name, len(todo))
+        self._remember(todo)
         return ApplyResult(todo, ())
+
+    def _remember(self, written: Sequence[Change]) -> None:
+        """Keep what scoped reads rely on in step with what was just written: keys and the address list."""
+        memory = self._memory
+        for c in written:
+            if c.kind == KIND_NFT_SUB and memory.keys is not None:
+                if c.action is Action.REMOVE:
+                    memory.keys.pop(c.key, None)
+                elif "key" in c.fields:
+                    memory.keys[c.key] = c.fields["key"]
+            elif c.kind == KIND_TABLE:
+                memory.address_lists = () if c.action is Action.REMOVE else (str(c.fields["set"]),)
 
     def _batch(self, argv: str, lines: Sequence[Line]) -> dict[int, str]:
         """Run ``lines`` through ``argv``; the changes whose lines really failed, with the kernel's reason."""
@@ -384,21 +565,14 @@ class LinuxTcDriver(Driver):
                 (f"index {direction}", f"cat /sys/class/net/{dev}/ifindex 2>/dev/null"),
                 (f"class {direction}", f"tc -s class show dev {dev} 2>/dev/null | grep -E '^class|^ Sent'"),
             ]
-        reads.append(
-            ("nft", f"nft -j list set {NFT_FAMILY} {NFT_TABLE} {NFT_SUBSCRIBERS} 2>/dev/null || echo '{_EMPTY_NFT}'")
-        )
+        reads.append(("nft", f"nft -j list table {NFT_FAMILY} {NFT_TABLE} 2>/dev/null || echo '{_EMPTY_NFT}'"))
         out = self._run(COMPRESSED_SH, parallel_script(reads), read=True)
         taken = datetime.now(UTC)
         parts = sections(text_of(out))
         boot = parts.get("boot", "").strip()[:8]
         classes = {direction: class_counters(parts.get(f"class {direction}", "")) for direction, _ in d.directions()}
         ifindex = {direction: parts.get(f"index {direction}", "").strip() for direction, _ in d.directions()}
-        keys: dict[str, str] = {}
-        for item in one_json(parts.get("nft", ""), {"nftables": []}).get("nftables", []):
-            if "set" in item and item["set"].get("name") == NFT_SUBSCRIBERS:
-                for elem in item["set"].get("elem", []):
-                    if isinstance(elem, dict) and "elem" in elem:
-                        keys[str(elem["elem"].get("val"))] = str(elem["elem"].get("comment", ""))
+        keys = {r.key: r.fields["key"] for r in key_resources(nft_sets(one_json(parts.get("nft", ""), {})))}
         samples: list[CounterSample] = []
         for addr_text, key in sorted(keys.items(), key=lambda kv: kv[1]):
             try:

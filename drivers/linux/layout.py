@@ -55,7 +55,10 @@ GROUP_RATE: Final = 100_000_000_000
 #: nftables table and chain names edgebill owns on the gateway.
 NFT_FAMILY: Final = "inet"
 NFT_TABLE: Final = "edgebill"
+#: Subscriber keys live in one nftables set per /24, ``subscribers-G`` (``G`` as in the tc handles), so that the
+#: keys of a few subscribers are read without listing every subscriber's (a set is listed whole).
 NFT_SUBSCRIBERS: Final = "subscribers"
+NFT_KEY_SET_PREFIX: Final = NFT_SUBSCRIBERS + "-"
 NFT_FORWARD: Final = "forward"
 NFT_PREROUTING: Final = "prerouting"
 #: nftables comments are at most 128 bytes.
@@ -168,6 +171,11 @@ def root_node(address: IPv4Address) -> int:
 
 def hx(value: int) -> str:
     return format(value, "x")
+
+
+def key_set(address: IPv4Address) -> str:
+    """The nftables set holding the subscriber key of ``address`` (one per /24)."""
+    return f"{NFT_KEY_SET_PREFIX}{hx(group_major(address))}"
 
 
 def class_id(address: IPv4Address) -> str:
@@ -416,8 +424,8 @@ def render(
     """
     enforcement: EnforcementSpec = desired.enforcement
     set_name = check_set_name(enforcement.address_list)
-    if set_name == NFT_SUBSCRIBERS:
-        raise LayoutError(f"address list may not be named {NFT_SUBSCRIBERS!r} on a Linux gateway")
+    if set_name.startswith(NFT_SUBSCRIBERS):
+        raise LayoutError(f"address list may not start with {NFT_SUBSCRIBERS!r} on a Linux gateway (edgebill's own)")
     conflicts: list[Conflict] = []
     try:
         portal = portal_of(enforcement.payment_page_url)

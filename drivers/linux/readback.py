@@ -28,6 +28,7 @@ from drivers.linux.layout import (
     KIND_TABLE,
     NFT_FAMILY,
     NFT_FORWARD,
+    NFT_KEY_SET_PREFIX,
     NFT_PREROUTING,
     NFT_SUBSCRIBERS,
     NFT_TABLE,
@@ -441,7 +442,7 @@ def nft_resources(data: Mapping[str, Any]) -> list[Resource]:
     out: list[Resource] = []
     if not table_seen:
         return out
-    overdue = [name for name in sets if name != NFT_SUBSCRIBERS]
+    overdue = [name for name in sets if not name.startswith(NFT_SUBSCRIBERS)]
     set_name = overdue[0] if len(overdue) == 1 else ",".join(sorted(overdue))
     portal = ""
     for expr in rules.get(NFT_PREROUTING, []):
@@ -452,12 +453,9 @@ def nft_resources(data: Mapping[str, Any]) -> list[Resource]:
         chains.get(NFT_FORWARD, {}).get("hook") == "forward"
         and chains.get(NFT_PREROUTING, {}).get("hook") == "prerouting"
     )
-    digest = rules_digest(rules) if hooks_ok and NFT_SUBSCRIBERS in sets else "missing"
+    digest = rules_digest(rules) if hooks_ok else "missing"
     out.append(Resource(KIND_TABLE, f"{NFT_FAMILY} {NFT_TABLE}", {"set": set_name, "portal": portal, "rules": digest}))
-    for elem in sets.get(NFT_SUBSCRIBERS, []):
-        addr, comment = _element(elem)
-        if addr is not None:
-            out.append(Resource(KIND_NFT_SUB, addr, {"key": comment}))
+    out.extend(key_resources(sets))
     suspended: dict[str, str] = {}
     for name in sorted(overdue):
         for elem in sets[name]:
@@ -466,6 +464,41 @@ def nft_resources(data: Mapping[str, Any]) -> list[Resource]:
                 suspended.setdefault(addr, name)
     out.extend(Resource(KIND_SUSPENDED, addr, {"set": name}) for addr, name in suspended.items())
     return out
+
+
+def key_resources(sets: Mapping[str, Sequence[Any]]) -> list[Resource]:
+    """``nft/subscriber`` resources from the elements of the per-/24 key sets among ``sets`` (name -> elements).
+
+    A set named like a key set that is not the one its addresses belong in (an old layout, a hand edit) is not
+    ours to read keys from: its elements are not reported.
+    """
+    out: list[Resource] = []
+    mask = (1 << GROUP_BITS) - 1
+    for name, elems in sets.items():
+        if not name.startswith(NFT_KEY_SET_PREFIX):
+            continue
+        try:
+            major = int(name[len(NFT_KEY_SET_PREFIX) :], 16)
+        except ValueError:
+            continue
+        for elem in elems:
+            addr, comment = _element(elem)
+            if addr is not None and GROUP_BASE + ((int.from_bytes(socket.inet_aton(addr), "big") >> 8) & mask) == major:
+                out.append(Resource(KIND_NFT_SUB, addr, {"key": comment}))
+    return out
+
+
+def nft_sets(data: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """Set name -> elements, from ``nft -j list table`` or ``nft -j list set`` output."""
+    items = data.get("nftables", [])
+    if not isinstance(items, list):
+        raise ReplyError("nft printed JSON without an 'nftables' list")
+    return {str(item["set"]["name"]): list(item["set"].get("elem", [])) for item in items if "set" in item}
+
+
+def element_address(elem: Any) -> str | None:
+    """The address of one set element as ``nft -j`` prints it, or ``None`` when it is not an IPv4 address."""
+    return _element(elem)[0]
 
 
 def _element(elem: Any) -> tuple[str | None, str]:

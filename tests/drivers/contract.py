@@ -12,13 +12,51 @@ from dataclasses import replace
 from datetime import datetime
 
 from drivers.base import Driver, DriverError
-from drivers.models import Action, ApplyResult, ChangeSet, CounterSample, DesiredState, Resource, RouterFacts
+from drivers.models import (
+    Action,
+    ApplyResult,
+    ChangeSet,
+    CounterSample,
+    DesiredState,
+    Resource,
+    RouterFacts,
+    Scope,
+)
 
 
 def reconcile(driver: Driver, desired: DesiredState) -> tuple[ChangeSet, ApplyResult]:
     """One reconcile as the daemon runs it: read, plan, apply."""
     plan = driver.plan(desired, driver.read_state())
     return plan, driver.apply(plan)
+
+
+def only(desired: DesiredState, keys: Iterable[str]) -> DesiredState:
+    """``desired`` with only the subscribers named by ``keys``: what the daemon hands a scoped run."""
+    wanted = set(keys)
+    return replace(desired, subscribers=tuple(s for s in desired.subscribers if s.key in wanted))
+
+
+def scoped_reconcile(driver: Driver, desired: DesiredState, keys: Iterable[str]) -> tuple[ChangeSet, ApplyResult]:
+    """One run scoped to ``keys`` as the daemon runs it: read, plan and apply those subscribers only."""
+    scope = Scope.of(desired, keys)
+    plan = driver.plan(only(desired, scope.keys), driver.read_state(scope), scope)
+    return plan, driver.apply(plan)
+
+
+def check_scoped_run(driver: Driver, before: DesiredState, after: DesiredState, keys: Iterable[str]) -> ChangeSet:
+    """From ``before`` (applied in full first), a run scoped to ``keys`` makes the router hold ``after``, when
+    ``after`` differs from ``before`` only in those subscribers; a second scoped run writes nothing."""
+    keys = set(keys)
+    reconcile(driver, before)
+    plan, _ = scoped_reconcile(driver, after, keys)
+    assert plan.changes, "the scoped run found nothing to do"
+    again, _ = scoped_reconcile(driver, after, keys)
+    assert again.empty, "second scoped run would write: " + "; ".join(c.describe() for c in again.changes)
+    full = driver.plan(after, driver.read_state())
+    assert full.empty, "after the scoped run a full one would still write: " + "; ".join(
+        c.describe() for c in full.changes
+    )
+    return plan
 
 
 def check_signature(driver_cls: type) -> None:

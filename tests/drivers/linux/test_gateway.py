@@ -13,15 +13,16 @@ import pytest
 
 import drivers
 from daemon.config import load_settings
-from drivers.base import ApplyError, CommandError
+from drivers.base import ApplyError, CommandError, ScopeUnavailable
 from drivers.linux import LinuxTcDriver
-from drivers.models import Action, DesiredState, EnforcementSpec, ProfileSpec, SubscriberSpec
+from drivers.models import Action, DesiredState, EnforcementSpec, ProfileSpec, Scope, SubscriberSpec
 from lab.linux_gw import LinuxGateway
 from lab.linux_gw.gateway import PORTAL_BODY, UPSTREAM_BODY
 from policies.rates import RateLimit
 from tests.conftest import MakeConfig
 from tests.drivers import contract
 from tests.drivers.linux.params import running_gateway, settings_for
+from tests.support import wait_for
 
 pytestmark = pytest.mark.root
 
@@ -117,7 +118,7 @@ def test_manual_edits_are_detected_and_repaired(driver: LinuxTcDriver, lab: Linu
         "-c",
         "tc class change dev sub0 parent 1001: classid 1001:c htb rate 1mbit ceil 1mbit quantum 1514; "
         "tc filter del dev ifb0 parent 1001: prio 1 handle 2:b:1 protocol ip u32; "
-        "nft delete element inet edgebill subscribers '{ 100.64.1.11 }'; "
+        "nft delete element inet edgebill subscribers-1001 '{ 100.64.1.11 }'; "
         "nft flush chain inet edgebill prerouting",
     )
     plan = driver.plan(want, driver.read_state())
@@ -254,3 +255,80 @@ def test_renaming_the_address_list_moves_suspended_addresses(driver: LinuxTcDriv
     assert driver.plan(fewer, driver.read_state()).empty
     contract.reconcile(driver, desired(lab))
     assert lab.http_get(addr, lab.upstream_url) == UPSTREAM_BODY + "\n"
+
+
+def test_runs_scoped_to_one_subscriber(driver: LinuxTcDriver, lab: LinuxGateway) -> None:
+    """A plan change, a suspension, a release, a termination and a new subscriber, each pushed by a run that reads
+    and writes only that subscriber; another subscriber's drift is left for a full run."""
+    addr, other = lab.subscribers[0], lab.subscribers[1]
+    base = desired(lab)
+    plan = contract.check_scoped_run(driver, base, desired(lab, first=FASTER, profile="20M"), {"svc-0"})
+    assert {(c.kind, c.key) for c in plan.changes} == {("tc/subscriber", "down|1001:b"), ("tc/subscriber", "up|1001:b")}
+    assert_rates(lab, addr, FASTER)
+
+    # Someone slows another subscriber down by hand: a scoped run does not see it, a full run repairs it.
+    contract.reconcile(driver, base)
+    lab.gateway("tc", "class", "change", "dev", "sub0", "parent", "1001:", "classid", "1001:c", "htb", "rate", "1mbit")
+    suspended = desired(lab, first_state="suspended")
+    plan, _ = contract.scoped_reconcile(driver, suspended, {"svc-0"})
+    assert [(c.kind, c.key) for c in plan.changes] == [("nft/suspended", str(addr))]
+    assert lab.http_get(addr, lab.upstream_url) == PORTAL_BODY + "\n"
+    assert "rate 1Mbit" in lab.gateway("tc", "class", "show", "dev", "sub0", "classid", "1001:c")
+    full = driver.plan(suspended, driver.read_state())
+    assert [(c.kind, c.key) for c in full.changes] == [("tc/subscriber", "down|1001:c")]
+
+    contract.check_scoped_run(driver, desired(lab, first_state="suspended"), base, {"svc-0"})
+    assert lab.http_get(addr, lab.upstream_url) == UPSTREAM_BODY + "\n"
+    assert lab.http_get(other, lab.upstream_url) == UPSTREAM_BODY + "\n"
+
+    # A terminated subscriber is gone entirely; its /24 stays for the others.
+    gone = replace(base, subscribers=base.subscribers[1:])
+    plan = contract.check_scoped_run(driver, base, gone, {"svc-0"})
+    assert {c.action for c in plan.changes} == {Action.REMOVE}
+    assert "1001:b" not in lab.gateway("tc", "class", "show", "dev", "sub0", "parent", "1001:")
+    assert str(addr) not in lab.gateway("nft", "list", "set", "inet", "edgebill", "subscribers-1001")
+
+    # A subscriber in a /24 the gateway does not carry yet: its group, filters and key set are created.
+    new = SubscriberSpec("svc-new", 99, "static", "10M", PLAN, address=IPv4Address("100.64.7.20"))
+    grown = replace(base, subscribers=(*base.subscribers, new))
+    plan = contract.check_scoped_run(driver, base, grown, {"svc-new"})
+    assert ("tc/group", "down|eb:1007") in {(c.kind, c.key) for c in plan.changes}
+    assert "100.64.7.20" in lab.gateway("nft", "list", "set", "inet", "edgebill", "subscribers-1007")
+
+    # Its /24 and key set go with the last subscriber in it, in a full run.
+    contract.reconcile(driver, base)
+    assert "subscribers-1007" not in lab.gateway("nft", "list", "table", "inet", "edgebill")
+    assert driver.plan(base, driver.read_state()).empty
+
+
+def test_a_scope_falls_back_to_a_full_run_when_the_tree_is_gone(driver: LinuxTcDriver, lab: LinuxGateway) -> None:
+    contract.reconcile(driver, desired(lab))
+    lab.gateway("tc", "qdisc", "del", "dev", "sub0", "root")
+    with pytest.raises(ScopeUnavailable):
+        driver.read_state(Scope.of(desired(lab), {"svc-0"}))
+    with LinuxTcDriver(settings_for(lab, name="never-read")) as fresh, pytest.raises(ScopeUnavailable):
+        fresh.read_state(Scope.of(desired(lab), {"svc-0"}))
+    contract.reconcile(driver, desired(lab))
+    assert driver.plan(desired(lab), driver.read_state()).empty
+
+
+def ssh_logins(gw: LinuxGateway) -> int:
+    """SSH connections the gateway's sshd holds now."""
+    return len(gw.gateway("ss", "-Htn", "state", "established", "( sport = :22 )").splitlines())
+
+
+def test_the_daemon_keeps_one_session_per_gateway(driver: LinuxTcDriver, lab: LinuxGateway) -> None:
+    """While sessions are kept (the daemon), every run for a gateway uses the one SSH session; one-shot commands
+    log out with their driver."""
+    before = ssh_logins(lab)
+    drivers.keep_sessions(True)
+    try:
+        for _ in range(3):
+            with drivers.create(settings_for(lab, name="kept")) as router:
+                router.facts()
+        assert ssh_logins(lab) == before + 1
+    finally:
+        drivers.keep_sessions(False)
+    with drivers.create(settings_for(lab, name="once")) as router:
+        router.facts()
+    wait_for(lambda: ssh_logins(lab) == before, "the kept session to close")

@@ -188,12 +188,15 @@ def test_nft_readback_names_subscribers_and_suspended_addresses() -> None:
     data = {
         "nftables": [
             {"table": {"family": "inet", "name": "edgebill"}},
-            {"set": {"name": "subscribers", "elem": [{"elem": {"val": "100.64.1.7", "comment": "svc-1"}}]}},
+            {"set": {"name": "subscribers-1001", "elem": [{"elem": {"val": "100.64.1.7", "comment": "svc-1"}}]}},
+            # a key in the wrong /24's set is not read as a key
+            {"set": {"name": "subscribers-1002", "elem": [{"elem": {"val": "100.64.1.8", "comment": "svc-2"}}]}},
             {"set": {"name": "edgebill-overdue", "elem": ["100.64.1.7"]}},
         ]
     }
     got = {(r.kind, r.key): dict(r.fields) for r in nft_resources(data)}
     assert got[("nft/subscriber", "100.64.1.7")] == {"key": "svc-1"}
+    assert ("nft/subscriber", "100.64.1.8") not in got
     assert got[("nft/suspended", "100.64.1.7")] == {"set": "edgebill-overdue"}
     assert got[(KIND_TABLE, "inet edgebill")]["rules"] == "missing"
 

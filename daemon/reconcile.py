@@ -4,15 +4,19 @@ One run for one router, :func:`reconcile_router`:
 
 1. In a short transaction, snapshot the router's pending ``router_ops``, then load its services (PPPoE
    passwords decrypted) and compile the desired state with :func:`policies.provisioning.compile_desired`.
-2. Outside any transaction, talk to the router: ``facts()``, ``read_state()``, ``plan()``; unless it is a dry
-   run, ``apply()`` the plan, run the pending exactly-once operations (``disconnect``) in queue order, and
-   ``read_state()`` again to confirm nothing is left to do.
+2. Outside any transaction, talk to the router: ``facts()`` (full runs only), ``read_state()``, ``plan()``;
+   unless it is a dry run, ``apply()`` the plan, run the pending exactly-once operations (``disconnect``) in
+   queue order, and ``read_state()`` again to confirm nothing is left to do.
 3. In a second transaction, record what happened: the router's status, facts, ``last_sync_at`` and
    ``last_error``; an audit entry when anything was written (``router.reconcile``, or ``router.drift`` when
    the router had changed although nothing was pending: someone edited it by hand); and the operations:
    ``reconcile`` rows are done once a run succeeds, ``disconnect`` rows once their session is dropped (or was
    already gone). A failed run leaves them pending with one more attempt and a later ``not_before``
    (:func:`retry_delay`), so they complete when the router returns.
+
+A scoped run (``services=``) loads only those services (terminated ones too: their entries are removed) and
+only their pending operations, and reads, plans and writes only their entries (:class:`drivers.models.Scope`);
+the other operations stay queued for their own run. When the driver cannot read the scope it runs in full.
 
 A dry run plans against the live router and records nothing. :func:`reconcile_all` runs every configured
 router concurrently, one thread each. :func:`set_service_state` is how an admin or the dunning run throttles,
@@ -24,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -49,13 +53,14 @@ from daemon.security import SecretBox, SecretError
 from daemon.services import audit, ops
 from daemon.services.errors import Conflict, Invalid, NotFound, ServiceError
 from drivers import DriverFactory
-from drivers.base import ApplyError, Driver, DriverError, RouterParams
-from drivers.models import ChangeSet, DesiredState, EnforcementSpec
+from drivers.base import ApplyError, Driver, DriverError, RouterParams, ScopeUnavailable
+from drivers.models import ChangeSet, DesiredState, EnforcementSpec, Scope
 from policies.provisioning import (
     DEFAULT_THROTTLE_RATE,
     ProvisioningError,
     ServiceRecord,
     compile_desired,
+    subscriber_key,
 )
 from policies.rates import Burst, RateLimit
 
@@ -67,9 +72,11 @@ __all__ = [
     "ReconcileSettings",
     "ServiceStateChange",
     "desired_state",
+    "due_services",
     "reconcile_all",
     "reconcile_router",
     "retry_delay",
+    "services_by_router",
     "set_service_state",
 ]
 
@@ -165,7 +172,11 @@ def retry_delay(attempts: int) -> timedelta:
 
 @dataclass(frozen=True)
 class ReconcileReport:
-    """The outcome of one run for one router; ``plan`` holds secret-free lines from ``Change.describe()``."""
+    """The outcome of one run for one router; ``plan`` holds secret-free lines from ``Change.describe()``.
+
+    ``scope`` lists the services a scoped run was limited to; it is None for a full run (and for a scoped run
+    the driver could not narrow, which ran in full instead). A scoped run never reports ``drift``.
+    """
 
     router: str
     dry_run: bool
@@ -181,6 +192,7 @@ class ReconcileReport:
     ops_pending: int = 0
     residual: int = 0
     error: str | None = None
+    scope: tuple[int, ...] | None = None
 
     @property
     def ok(self) -> bool:
@@ -199,6 +211,8 @@ class ReconcileReport:
         c = self.counts
         head = f"{self.router}: {'plan' if self.dry_run else 'applied'} +{c['add']} ~{c['change']} -{c['remove']}"
         parts = [head]
+        if self.scope is not None:
+            parts.append(f"scope: {len(self.scope)} service{'' if len(self.scope) == 1 else 's'}")
         if not self.dry_run:
             parts.append(f"{len(self.applied)} writes")
         if self.disconnected:
@@ -234,6 +248,7 @@ class ReconcileReport:
             "ops_pending": self.ops_pending,
             "residual": self.residual,
             "error": self.error,
+            "scope": list(self.scope) if self.scope is not None else None,
         }
 
 
@@ -250,9 +265,47 @@ class _Op:
 
 @dataclass(frozen=True)
 class _Loaded:
+    """What one run works from. ``services`` and ``scope`` are set for a scoped run, None for a full one."""
+
     router_id: int
     desired: DesiredState
     ops: tuple[_Op, ...]
+    services: tuple[int, ...] | None = None
+    scope: Scope | None = None
+
+
+def _record_of(row: Service, box: SecretBox | None) -> ServiceRecord:
+    plan = row.plan
+    burst = None
+    if plan.burst_download_bps and plan.burst_upload_bps:
+        burst = Burst(
+            download=plan.burst_download_bps,
+            upload=plan.burst_upload_bps,
+            threshold_download=plan.burst_threshold_download_bps or plan.download_bps,
+            threshold_upload=plan.burst_threshold_upload_bps or plan.upload_bps,
+            time_s=plan.burst_time_s or 1,
+        )
+    password: str | None = None
+    # A terminated service is only removed: its password is never needed, so never decrypted.
+    if (
+        row.connection_type is ConnectionType.PPPOE
+        and row.pppoe_password is not None
+        and row.state is not ServiceState.TERMINATED
+    ):
+        if box is None:
+            raise SecretError("no encryption key to decrypt PPPoE passwords")
+        password = box.decrypt(row.pppoe_password)
+    return ServiceRecord(
+        service_id=row.id,
+        connection="pppoe" if row.connection_type is ConnectionType.PPPOE else "static",
+        login=row.pppoe_login,
+        password=password,
+        address=IPv4Address(row.ipv4) if row.ipv4 else None,
+        plan_name=plan.name,
+        plan_rate=RateLimit(download=plan.download_bps, upload=plan.upload_bps, burst=burst),
+        state=row.state.value,
+        state_reason=row.state_reason,
+    )
 
 
 def _records(session: Session, router_id: int, box: SecretBox | None) -> list[ServiceRecord]:
@@ -261,37 +314,11 @@ def _records(session: Session, router_id: int, box: SecretBox | None) -> list[Se
         .where(Service.router_id == router_id, Service.state != ServiceState.TERMINATED)
         .order_by(Service.id)
     ).all()
-    out: list[ServiceRecord] = []
-    for row in rows:
-        plan = row.plan
-        burst = None
-        if plan.burst_download_bps and plan.burst_upload_bps:
-            burst = Burst(
-                download=plan.burst_download_bps,
-                upload=plan.burst_upload_bps,
-                threshold_download=plan.burst_threshold_download_bps or plan.download_bps,
-                threshold_upload=plan.burst_threshold_upload_bps or plan.upload_bps,
-                time_s=plan.burst_time_s or 1,
-            )
-        password: str | None = None
-        if row.connection_type is ConnectionType.PPPOE and row.pppoe_password is not None:
-            if box is None:
-                raise SecretError("no encryption key to decrypt PPPoE passwords")
-            password = box.decrypt(row.pppoe_password)
-        out.append(
-            ServiceRecord(
-                service_id=row.id,
-                connection="pppoe" if row.connection_type is ConnectionType.PPPOE else "static",
-                login=row.pppoe_login,
-                password=password,
-                address=IPv4Address(row.ipv4) if row.ipv4 else None,
-                plan_name=plan.name,
-                plan_rate=RateLimit(download=plan.download_bps, upload=plan.upload_bps, burst=burst),
-                state=row.state.value,
-                state_reason=row.state_reason,
-            )
-        )
-    return out
+    return [_record_of(row, box) for row in rows]
+
+
+def _compile(settings: ReconcileSettings, records: Sequence[ServiceRecord]) -> DesiredState:
+    return compile_desired(records, throttle_rate=throttle_rate_of(settings), enforcement=enforcement_of(settings))
 
 
 def desired_state(session: Session, settings: ReconcileSettings, router_id: int) -> DesiredState:
@@ -304,14 +331,64 @@ def desired_state(session: Session, settings: ReconcileSettings, router_id: int)
         )
     ).first()
     box = SecretBox(settings.security.fernet_keys()) if needs_key is not None else None
-    return compile_desired(
-        _records(session, router_id, box),
-        throttle_rate=throttle_rate_of(settings),
-        enforcement=enforcement_of(settings),
+    return _compile(settings, _records(session, router_id, box))
+
+
+def _scoped_state(
+    session: Session, settings: ReconcileSettings, router: Router, services: tuple[int, ...]
+) -> tuple[DesiredState, Scope]:
+    """The desired state of ``services`` alone (whatever their state) and the :class:`Scope` of their keys.
+
+    A terminated service adds its key to the scope but nothing to the desired state: its entries are removed.
+    """
+    rows = session.scalars(select(Service).where(Service.id.in_(services)).order_by(Service.id)).all()
+    by_id = {row.id: row for row in rows}
+    for service_id in services:
+        row = by_id.get(service_id)
+        if row is None:
+            raise NotFound(f"service {service_id} not found")
+        if row.router_id != router.id:
+            raise Invalid(f"service {service_id} is on router {row.router.name!r}, not {router.name!r}")
+    needs_key = any(
+        row.connection_type is ConnectionType.PPPOE and row.state is not ServiceState.TERMINATED for row in rows
     )
+    box = SecretBox(settings.security.fernet_keys()) if needs_key else None
+    records = [_record_of(row, box) for row in rows]
+    desired = _compile(settings, records)
+    return desired, Scope.of(desired, (subscriber_key(record) for record in records))
 
 
-def _load(session: Session, settings: ReconcileSettings, name: str) -> _Loaded:
+def services_by_router(session: Session, services: Collection[int]) -> dict[str, tuple[int, ...]]:
+    """The routers carrying ``services``, each with its services in id order; NotFound names a missing one."""
+    rows = session.execute(
+        select(Service.id, Router.name).join(Router, Router.id == Service.router_id).where(Service.id.in_(services))
+    ).all()
+    found = {service_id: router for service_id, router in rows}
+    for service_id in sorted(services):
+        if service_id not in found:
+            raise NotFound(f"service {service_id} not found")
+    out: dict[str, list[int]] = {}
+    for service_id in sorted(found):
+        out.setdefault(found[service_id], []).append(service_id)
+    return {router: tuple(ids) for router, ids in out.items()}
+
+
+def due_services(session: Session, router_name: str) -> frozenset[int] | None:
+    """The services named by the router's due operations: what a scoped run must push now.
+
+    None when one of them names no service (the router must be run in full); empty when nothing is due.
+    """
+    rows = session.scalars(
+        select(RouterOp.service_id)
+        .join(Router, Router.id == RouterOp.router_id)
+        .where(Router.name == router_name, RouterOp.status == RouterOpStatus.PENDING, RouterOp.not_before <= utcnow())
+    ).all()
+    if any(service_id is None for service_id in rows):
+        return None
+    return frozenset(service_id for service_id in rows if service_id is not None)
+
+
+def _load(session: Session, settings: ReconcileSettings, name: str, services: tuple[int, ...] | None = None) -> _Loaded:
     router = session.scalars(select(Router).where(Router.name == name)).one_or_none()
     if router is None:
         raise NotFound(f"router {name!r} is not in the database (run edgebill init to add configured routers)")
@@ -320,17 +397,19 @@ def _load(session: Session, settings: ReconcileSettings, name: str) -> _Loaded:
     # The queue is read before the services. Under READ COMMITTED every statement sees what was committed when
     # it began, so a change committed between the two reads is then either missing from both (its operation stays
     # pending and triggers the next run) or visible in the services; never an operation marked done whose change
-    # this run did not see.
-    pending = session.scalars(
-        select(RouterOp)
-        .where(RouterOp.router_id == router.id, RouterOp.status == RouterOpStatus.PENDING)
-        .order_by(RouterOp.id)
-    ).all()
+    # this run did not see. A scoped run takes only the operations of its services: the others wait for theirs.
+    query = select(RouterOp).where(RouterOp.router_id == router.id, RouterOp.status == RouterOpStatus.PENDING)
+    if services is not None:
+        query = query.where(RouterOp.service_id.in_(services))
+    pending = session.scalars(query.order_by(RouterOp.id)).all()
     snapshot = tuple(
         _Op(row.id, row.op, row.service_id, str(row.payload.get("key")) if row.payload.get("key") else None)
         for row in pending
     )
-    return _Loaded(router.id, desired_state(session, settings, router.id), snapshot)
+    if services is None:
+        return _Loaded(router.id, desired_state(session, settings, router.id), snapshot)
+    desired, scope = _scoped_state(session, settings, router, services)
+    return _Loaded(router.id, desired, snapshot, services, scope)
 
 
 # --- one router ------------------------------------------------------------------------------------------------
@@ -356,43 +435,63 @@ def reconcile_router(
     *,
     dry_run: bool = False,
     factory: DriverFactory = drivers.create,
+    services: Collection[int] | None = None,
 ) -> ReconcileReport:
     """Reconcile one router (see the module docstring). Never raises for router or data problems: the report's
-    ``error`` says what went wrong, and the router row records it."""
+    ``error`` says what went wrong, and the router row records it.
+
+    With ``services``, the run is scoped to them: only their rows are loaded (whatever their state), only their
+    entries are read, planned and written (:class:`~drivers.models.Scope`), and only their pending operations
+    are carried out; the others stay queued. A service that is not on this router is an error. When the driver
+    cannot read the scope (:class:`~drivers.base.ScopeUnavailable`), the same run goes on in full.
+    """
     started = utcnow()
+    scoped = tuple(sorted(set(services))) if services is not None else None
     try:
         params = _router_params(settings, router_name)
         with session_factory.begin() as session:
-            loaded = _load(session, settings, router_name)
+            loaded = _load(session, settings, router_name, scoped)
     except (ServiceError, ProvisioningError, SecretError) as exc:
         log.warning("reconcile %s: %s", router_name, exc)
-        return ReconcileReport(router_name, dry_run, started, utcnow(), error=str(exc))
+        return ReconcileReport(router_name, dry_run, started, utcnow(), error=str(exc), scope=scoped)
 
     try:
         driver = factory(params)
     except ValueError as exc:  # a router kind or setting no driver accepts: a configuration problem
         log.warning("reconcile %s: %s", router_name, exc)
-        return ReconcileReport(router_name, dry_run, started, utcnow(), error=str(exc))
+        return ReconcileReport(router_name, dry_run, started, utcnow(), error=str(exc), scope=scoped)
 
-    pending_before = bool(loaded.ops)
     run = _Run()
     try:
         with driver as router:
-            facts = router.facts()
-            run.facts = (facts.identity, facts.version, facts.model)
-            run.plan = router.plan(loaded.desired, router.read_state())
+            if loaded.scope is None:  # a scoped run is on the clock: the router's facts wait for a full one
+                run.facts = _facts(router)
+            try:
+                run.plan = router.plan(loaded.desired, router.read_state(loaded.scope), loaded.scope)
+            except ScopeUnavailable as exc:
+                if loaded.scope is None:
+                    raise
+                log.info("reconcile %s: %s; running in full", router_name, exc)
+                with session_factory.begin() as session:
+                    loaded = _load(session, settings, router_name)
+                run.facts = _facts(router)
+                run.plan = router.plan(loaded.desired, router.read_state())
             if not dry_run:
                 _apply(router, run.plan, loaded.ops, run)
                 if run.applied:  # read back what the router now holds; nothing written, nothing to confirm
-                    run.residual = len(router.plan(loaded.desired, router.read_state()).changes)
+                    run.residual = _residual(router, loaded)
     except ApplyError as exc:
         run.applied.extend(c.describe() for c in exc.applied)
         run.error = exc
     except DriverError as exc:
         run.error = exc
+    except (ServiceError, ProvisioningError, SecretError) as exc:  # loading the full run after a fallback
+        log.warning("reconcile %s: %s", router_name, exc)
+        return ReconcileReport(router_name, dry_run, started, utcnow(), error=str(exc))
 
     plan = run.plan or ChangeSet()
-    drift = bool(plan.changes) and not pending_before
+    # Drift is an unexpected change found by a full run; a scoped run looks at too little to claim it.
+    drift = bool(plan.changes) and not loaded.ops and loaded.scope is None
     if not dry_run:
         with session_factory.begin() as session:
             _record(session, loaded, router_name, plan, run, drift)
@@ -411,12 +510,27 @@ def reconcile_router(
         ops_pending=0 if dry_run else len(loaded.ops) - len(run.done_ops),
         residual=run.residual,
         error=str(run.error) if run.error else None,
+        scope=loaded.services,
     )
     if report.error:
         log.warning("reconcile %s", report.summary())
     elif report.residual:
         log.warning("reconcile %s: the router still differs after apply; it may spell a value differently", router_name)
     return report
+
+
+def _residual(router: Driver, loaded: _Loaded) -> int:
+    """How many changes a plan against a fresh read still finds (zero once the router holds what was written)."""
+    try:
+        return len(router.plan(loaded.desired, router.read_state(loaded.scope), loaded.scope).changes)
+    except ScopeUnavailable as exc:  # the writes are done; the next full run confirms them
+        log.info("cannot confirm the scoped run: %s", exc)
+        return 0
+
+
+def _facts(router: Driver) -> tuple[str, str, str]:
+    facts = router.facts()
+    return facts.identity, facts.version, facts.model
 
 
 def _apply(router: Driver, plan: ChangeSet, pending: Sequence[_Op], run: _Run) -> None:
@@ -459,20 +573,23 @@ def _record(session: Session, loaded: _Loaded, name: str, plan: ChangeSet, run: 
     else:
         row.last_error = str(run.error)[:2000]
     if run.applied or run.disconnected:
+        entry: JsonDict = {
+            "id": row.id,
+            "name": name,
+            "applied": run.applied,
+            "disconnected": run.disconnected,
+            "counts": plan.counts(),
+            "error": row.last_error if run.error else None,
+        }
+        if loaded.services is not None:
+            entry["scope"] = list(loaded.services)
         audit.record(
             session,
             "reconcile",
             "router.drift" if drift else "router.reconcile",
             "router",
             None,
-            {
-                "id": row.id,
-                "name": name,
-                "applied": run.applied,
-                "disconnected": run.disconnected,
-                "counts": plan.counts(),
-                "error": row.last_error if run.error else None,
-            },
+            entry,
             entity_id=row.id,
         )
     done = set(run.done_ops)

@@ -1,8 +1,9 @@
 """``edgebill reconcile`` and ``edgebill service throttle|suspend|resume|terminate``.
 
 ``reconcile`` prints the plan for each router (like a terraform plan: ``+`` add, ``~`` change, ``-`` remove) and
-applies it unless ``--dry-run``. The state commands change the service in the database and queue the router work;
-a running daemon pushes it on its next reconcile, or run ``edgebill reconcile`` to push it now.
+applies it unless ``--dry-run``; with ``--service ID`` (repeatable) it reads and writes only those services'
+entries, on their routers. The state commands change the service in the database and queue the router work; a
+running daemon pushes it on its next reconcile, or run ``edgebill reconcile`` to push it now.
 """
 
 from __future__ import annotations
@@ -12,7 +13,13 @@ import argparse
 from daemon.cli import CliError, _command, _positive_int, _print_json, _show, actor, checked_engine, transaction
 from daemon.config import ConfigError, Settings
 from daemon.db import session_factory
-from daemon.reconcile import ReconcileReport, reconcile_all, reconcile_router, set_service_state
+from daemon.reconcile import (
+    ReconcileReport,
+    reconcile_all,
+    reconcile_router,
+    services_by_router,
+    set_service_state,
+)
 
 STATE_COMMANDS = {
     "throttle": "slow a service to the dunning throttle rate",
@@ -25,6 +32,14 @@ STATE_COMMANDS = {
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = _command(sub, "reconcile", cmd_reconcile, "show and apply what the routers need to match the database")
     p.add_argument("--router", metavar="NAME", help="one router (default: all, concurrently)")
+    p.add_argument(
+        "--service",
+        type=_positive_int,
+        action="append",
+        dest="services",
+        metavar="ID",
+        help="only this service's entries (repeatable); its router's other subscribers are left as they are",
+    )
     p.add_argument("--dry-run", action="store_true", help="show the plan, write nothing")
     p.add_argument("--json", action="store_true", help="print JSON")
 
@@ -59,6 +74,17 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
             settings.router(args.router)
         except ConfigError as exc:
             raise CliError(exc.reason) from None
+    if args.services:
+        with sessions() as session:
+            routers = services_by_router(session, args.services)
+        for name, ids in routers.items():
+            if args.router and name != args.router:
+                raise CliError(f"service {ids[0]} is on router {name!r}, not {args.router!r}")
+        reports = [
+            reconcile_router(sessions, settings, name, dry_run=args.dry_run, services=ids)
+            for name, ids in routers.items()
+        ]
+    elif args.router:
         reports = [reconcile_router(sessions, settings, args.router, dry_run=args.dry_run)]
     else:
         reports = reconcile_all(sessions, settings, dry_run=args.dry_run)

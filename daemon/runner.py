@@ -3,7 +3,10 @@
 Jobs have explicit ids, are replaced on restart, coalesce missed runs and never overlap themselves. Their
 functions live at module level and take names, not objects; they find the running :class:`Daemon` through
 :data:`_current`. Coordination with other processes (the web dashboard, the CLI) goes through the database:
-they enqueue ``router_ops`` rows, and the daemon picks them up within seconds (:func:`pending_job`).
+they enqueue ``router_ops`` rows, and the daemon picks them up (:func:`pending_job`) as soon as they are committed:
+a watcher (:mod:`daemon.wakeup`) hears of each commit and makes the ``pending`` job run at once. The job also runs
+every :data:`PENDING_CHECK_SECONDS`, in case a wake-up is missed (the database connection of the watcher lost, an
+in-memory database).
 """
 
 from __future__ import annotations
@@ -16,22 +19,26 @@ from datetime import datetime, timedelta
 from types import FrameType
 from typing import Any
 
-from apscheduler.events import EVENT_JOB_ERROR, JobExecutionEvent
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+import drivers
 from daemon.config import Settings
 from daemon.db import make_engine, session_factory, upgrade
 from daemon.db.models import utcnow
 from daemon.polling import Poller
+from daemon.wakeup import JobKick, QueueWatcher, watcher_for
 
 log = logging.getLogger(__name__)
 
 JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}
 
-#: How often the daemon looks for queued router work made by other processes.
+#: How often the daemon looks for queued router work even when no wake-up came (:mod:`daemon.wakeup` makes it look
+#: at once after each commit; this check is the safety net).
 PENDING_CHECK_SECONDS = 3
 
 _current: Daemon | None = None
@@ -65,7 +72,8 @@ def pending_job() -> None:
 
     Changes made by other processes (the dashboard, the CLI) reach the router within seconds this way, without
     waiting for the full reconcile interval. When a reconcile is already running it completes the queue itself,
-    so this run steps aside.
+    so this run steps aside. A router whose due operations all name a service is run scoped to those services
+    (only their entries are read and written); one with an operation for the whole router is run in full.
     """
     from daemon import reconcile
     from daemon.services.ops import routers_with_due_ops
@@ -77,9 +85,19 @@ def pending_job() -> None:
         return
     try:
         for name in names:
-            log.info("reconcile %s", reconcile.reconcile_router(d.sessions, d.settings, name).summary())
+            with d.sessions() as session:
+                services = reconcile.due_services(session, name)
+            if services is not None and not services:  # carried out meanwhile (by the CLI, say)
+                continue
+            report = reconcile.reconcile_router(d.sessions, d.settings, name, services=services)
+            log.info("reconcile %s", report.summary())
     finally:
         d.reconcile_lock.release()
+
+
+def pending_check_job() -> None:
+    """The ``pending`` job: :func:`pending_job`, on its interval and whenever the watcher reports a commit."""
+    _daemon().pending_kick.run(pending_job)
 
 
 def poll_job() -> None:
@@ -120,11 +138,32 @@ class Daemon:
         self.dunning_step = dunning_step(settings, sessions)
         self.scheduler = BackgroundScheduler(job_defaults=JOB_DEFAULTS, timezone=settings.billing.timezone, daemon=True)
         self.scheduler.add_listener(self._on_error, EVENT_JOB_ERROR)
+        self.scheduler.add_listener(self._on_reconciled, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+        #: Runs the ``pending`` job at once when asked (see :mod:`daemon.wakeup`).
+        self.pending_kick = JobKick(self.scheduler, "pending")
+        #: Set when a wake-up came while a reconcile held :attr:`reconcile_lock`: the ``pending`` run then steps
+        #: aside, and work committed after that reconcile read the queue is picked up when it ends.
+        self._wake_after_reconcile = threading.Event()
+        #: Watches the database for commits while the daemon runs; ``None`` when stopped or not possible.
+        self.watcher: QueueWatcher | None = None
         self._stopped = threading.Event()
 
     @staticmethod
     def _on_error(event: JobExecutionEvent) -> None:
         log.error("job %s failed", event.job_id, exc_info=event.exception)
+
+    def _on_wakeup(self) -> None:
+        """Called on the watcher's thread: router work may have been committed."""
+        log.debug("wake-up: router work may be queued, running the pending check now")
+        if self.reconcile_lock.locked():
+            self._wake_after_reconcile.set()
+        self.pending_kick.request()
+
+    def _on_reconciled(self, event: JobExecutionEvent) -> None:
+        if event.job_id == "reconcile" and self._wake_after_reconcile.is_set():
+            self._wake_after_reconcile.clear()
+            log.debug("wake-up during a reconcile: running the pending check now")
+            self.pending_kick.request()
 
     def schedule(self) -> None:
         s = self.settings.scheduler
@@ -137,7 +176,7 @@ class Daemon:
             next_run_time=now,
         )
         self.scheduler.add_job(
-            pending_job,
+            pending_check_job,
             IntervalTrigger(seconds=PENDING_CHECK_SECONDS),
             id="pending",
             replace_existing=True,
@@ -167,8 +206,17 @@ class Daemon:
         if _current is not None and _current is not self:
             raise RuntimeError("another edgebill daemon already runs in this process")
         _current = self
+        # One session per router for the life of the daemon: a run finds it open and costs no login.
+        drivers.keep_sessions(True)
         self.schedule()
         self.scheduler.start()
+        bind = self.sessions.kw.get("bind")
+        if isinstance(bind, Engine):
+            self.watcher = watcher_for(bind, self._on_wakeup)
+        if self.watcher is not None:
+            self.watcher.start()
+        else:
+            log.info("no wake-ups for this database: queued router work is checked every %d s", PENDING_CHECK_SECONDS)
         log.info(
             "daemon started: %d router(s), reconcile every %s",
             len(self.settings.routers),
@@ -177,8 +225,12 @@ class Daemon:
 
     def stop(self) -> None:
         global _current
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = None
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
+        drivers.keep_sessions(False)
         _current = None
         self._stopped.set()
         log.info("daemon stopped")

@@ -3,6 +3,9 @@
 A change to a service (added, new plan, suspended...) enqueues a ``reconcile`` operation for its router in the
 same transaction as the change, so a crash can never lose it. The reconcile loop takes due operations in
 ``id`` order, carries them out and marks each done, or failed with a retry time.
+
+On PostgreSQL, enqueueing also notifies :data:`NOTIFY_CHANNEL` in that transaction, so the daemon's watcher
+(:mod:`daemon.wakeup`) hears of the work when it commits, and never when it rolls back.
 """
 
 from __future__ import annotations
@@ -12,13 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from daemon.db.models import Router, RouterOp, RouterOpStatus, utcnow
 from daemon.services.errors import Conflict, Invalid, NotFound
 
 __all__ = [
+    "NOTIFY_CHANNEL",
     "RECONCILE",
     "RouterOpRecord",
     "due_ops",
@@ -33,6 +37,9 @@ log = logging.getLogger(__name__)
 
 #: The operation that makes a router match the database for the services it carries.
 RECONCILE = "reconcile"
+
+#: The PostgreSQL channel :func:`enqueue` notifies, with the router's id as payload.
+NOTIFY_CHANNEL = "edgebill_router_ops"
 
 JsonDict = dict[str, Any]
 
@@ -109,6 +116,12 @@ def enqueue(
     )
     session.add(row)
     session.flush()
+    due_now = not_before is None or not_before <= utcnow()
+    if due_now and session.get_bind().dialect.name == "postgresql":
+        # Delivered when the transaction commits (once per router however many rows), dropped on rollback.
+        session.execute(
+            text("SELECT pg_notify(:channel, :router)"), {"channel": NOTIFY_CHANNEL, "router": str(router_id)}
+        )
     log.debug("queued router operation %s %s for router %s", row.id, op, router_id)
     return row
 

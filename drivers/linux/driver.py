@@ -58,7 +58,6 @@ from drivers.linux.scope import (
     Targets,
     class_lines,
     elements,
-    filter_lines,
     leaf_script,
     read_script,
     split_tc,
@@ -263,7 +262,7 @@ class LinuxTcDriver(Driver):
         filter_texts: dict[Direction, str] = {}
         unseen: list[tuple[Direction, str, str]] = []
         for direction, dev in self.devices.directions():
-            class_text, filter_texts[direction] = split_tc(parts.get(f"tc {direction}", ""))
+            class_text, filter_texts[direction] = split_tc(parts.get(f"tc {direction}", ""), groups)
             texts[direction], has_groups = class_lines(class_text, targets)
             if not has_groups:
                 raise ScopeUnavailable(f"{self.name}: {dev} has no edgebill tree to add to")
@@ -295,7 +294,7 @@ class LinuxTcDriver(Driver):
                 dev,
                 qdiscs,
                 texts[direction],
-                filter_lines(filter_texts[direction], targets),
+                filter_texts[direction],
                 child_parents=[f"{hx(g)}:" for g in groups],
             )
             resources += targets.select([*state.groups, *state.subscribers])

@@ -17,6 +17,7 @@ from ipaddress import IPv4Address
 from typing import Any, Final
 
 from drivers.linux.layout import (
+    CHILD_HT,
     KIND_GROUP,
     KIND_NFT_SUB,
     KIND_SUB,
@@ -24,13 +25,16 @@ from drivers.linux.layout import (
     NFT_FAMILY,
     NFT_KEY_SET_PREFIX,
     NFT_TABLE,
+    ROOT_HT,
     ROOT_MAJOR,
     Devices,
     Direction,
     check_set_name,
+    child_filter_handle,
     class_id,
     group_major,
     hx,
+    root_filter_handle,
 )
 from drivers.models import Resource, Scope
 
@@ -84,32 +88,54 @@ class Targets:
 def read_script(devices: Devices, targets: Targets, address_lists: Sequence[str]) -> list[tuple[str, str]]:
     """The ``(section, command)`` pairs of a scoped read (run at once by the driver's parallel script).
 
-    Per device, one ``tc -j -d -batch`` listing the root qdisc's group classes (``parent eb:``), the classes of
-    each scoped /24's child qdisc, then their filters, the root's first (:func:`split_tc` parts the output: HTB
-    classes print as text lines, each filter list as one JSON array). Then each scoped /24's key set and each
-    address list, printing :data:`MISSING` when nftables cannot list it.
+    Per device, one ``tc -j -d -force -batch``: the root qdisc's group classes (``parent eb:``) and the classes of
+    each scoped /24's child qdisc, then ``filter get`` of exactly the filters the scope needs, each by its handle
+    (the root's hash table and link, each /24's root entry, hash table and link, each subscriber's entry; a
+    missing one prints nothing). :func:`split_tc` parts the output: HTB classes print as text lines, each filter
+    as a JSON array naming its parent. Then each scoped /24's key set and each address list, printing
+    :data:`MISSING` when nftables cannot list it.
     """
-    parents = [hx(ROOT_MAJOR), *(hx(g) for g in sorted(targets.groups))]
+    root = f"{hx(ROOT_MAJOR)}:"
+    by_group: dict[int, list[IPv4Address]] = {}
+    for a in sorted(IPv4Address(t) for t in targets.addresses):
+        by_group.setdefault(group_major(a), []).append(a)
     parts: list[tuple[str, str]] = []
     for direction, dev in devices.directions():
-        lines = [f"class show dev {dev} parent {p}:" for p in parents]
-        lines += [f"filter show dev {dev} parent {p}:" for p in parents]
+        lines = [f"class show dev {dev} parent {root}"]
+        lines += [f"class show dev {dev} parent {hx(g)}:" for g in sorted(by_group)]
+        wanted = [(root, f"{hx(ROOT_HT)}:"), (root, "800::1")]
+        for g, members in sorted(by_group.items()):
+            child = f"{hx(g)}:"
+            wanted += [(root, root_filter_handle(members[0])), (child, f"{hx(CHILD_HT)}:"), (child, "800::1")]
+            wanted += [(child, child_filter_handle(a)) for a in members]
+        lines += [f"filter get dev {dev} parent {p} handle {h} prio 1 protocol ip u32" for p, h in wanted]
         feed = "\\n".join(lines)
-        parts.append((f"tc {direction}", f"printf '{feed}\\n' | tc -j -d -batch - 2>/dev/null"))
-    for g in sorted(targets.groups):
+        parts.append((f"tc {direction}", f"printf '{feed}\\n' | tc -j -d -force -batch - 2>/dev/null"))
+    for g in sorted(by_group):
         parts.append((f"keys {hx(g)}", _list_set(f"{NFT_KEY_SET_PREFIX}{hx(g)}")))
     for name in address_lists:
         parts.append((f"list {name}", _list_set(check_set_name(name))))
     return parts
 
 
-def split_tc(text: str) -> tuple[str, str]:
-    """The class text and the filter JSON lines of one device's scoped ``tc`` batch."""
+def split_tc(text: str, groups: Sequence[int]) -> tuple[str, str]:
+    """The class text of one device's scoped ``tc`` batch, and its filters as the reader takes them: one JSON
+    array per line, the root qdisc's first, then one per ``groups`` child qdisc in that order."""
     classes: list[str] = []
-    filters: list[str] = []
+    by_parent: dict[str, list[Any]] = {}
     for line in text.splitlines():
-        (filters if line.startswith("[") else classes).append(line)
-    return "\n".join(classes), "\n".join(filters)
+        if not line.startswith("["):
+            classes.append(line)
+            continue
+        try:
+            found = json.loads(line)
+        except ValueError:
+            continue
+        for f in found if isinstance(found, list) else ():
+            if isinstance(f, Mapping):
+                by_parent.setdefault(str(f.get("parent", "")), []).append(f)
+    parents = [f"{hx(ROOT_MAJOR)}:", *(f"{hx(g)}:" for g in groups)]
+    return "\n".join(classes), "\n".join(json.dumps(by_parent.get(p, [])) for p in parents)
 
 
 def class_lines(text: str, targets: Targets) -> tuple[str, bool]:
@@ -124,28 +150,6 @@ def class_lines(text: str, targets: Targets) -> tuple[str, bool]:
         if targets.covers_class(fields[2]):
             kept.append(line)
     return "\n".join(kept), groups
-
-
-def filter_lines(text: str, targets: Targets) -> str:
-    """The filter batch's JSON arrays with only what the scoped classes need: every hash table and link, and
-    the scoped classes' own matches (one array per line, as ``tc -j -batch`` prints them)."""
-    out: list[str] = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        try:
-            entries = json.loads(line)
-        except ValueError:
-            return text  # not one array per line: parsed whole by the reader, as a full read is
-        kept = [
-            f
-            for f in entries
-            if not isinstance(f, Mapping)
-            or "flowid" not in f.get("options", {})
-            or targets.covers_class(str(f["options"]["flowid"]))
-        ]
-        out.append(json.dumps(kept))
-    return "\n".join(out)
 
 
 def elements(data: Mapping[str, Any], addresses: frozenset[str]) -> dict[str, list[Any]]:

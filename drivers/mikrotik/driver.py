@@ -1,9 +1,10 @@
 """The MikroTik RouterOS driver: the :class:`drivers.base.Driver` contract over the RouterOS API (librouteros).
 
 One API session per driver, plain (8728) or API-SSL (8729). Reads are one ``print`` per menu with a
-``.proplist``; a read that finds the connection dropped reconnects once and is repeated. Writes are never
-repeated behind the caller's back: a failed write raises :class:`~drivers.base.ApplyError` with what was
-written before it, and the next reconcile reads the router again and plans from what is there.
+``.proplist`` (a scoped read adds a query naming the scoped subscribers' entries); a read that finds the
+connection dropped reconnects once and is repeated. Writes are never repeated behind the caller's back: a failed
+write raises :class:`~drivers.base.ApplyError` with what was written before it, and the next reconcile reads
+the router again and plans from what is there.
 
 Every librouteros and socket exception is translated here: ``!trap`` -> :class:`CommandError`, a refused login
 or certificate -> :class:`AuthError`, a timeout -> :class:`ConnectTimeout`, a closed or reset connection ->
@@ -18,7 +19,7 @@ import logging
 import re
 import socket
 import ssl
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import ClassVar, cast
 
@@ -36,10 +37,19 @@ from drivers.base import (
     DriverError,
     ReplyError,
     RouterParams,
-    ScopeUnavailable,
 )
 from drivers.mikrotik import render
-from drivers.mikrotik.render import ADDRESS_LIST, KINDS, MENU_FIELDS, QUEUE, UNSETTABLE, is_owned, text_of
+from drivers.mikrotik.render import (
+    ADDRESS_LIST,
+    KINDS,
+    MENU_FIELDS,
+    PROFILE,
+    QUEUE,
+    SECRET,
+    UNSETTABLE,
+    is_owned,
+    text_of,
+)
 from drivers.models import (
     Action,
     ApplyResult,
@@ -57,6 +67,9 @@ __all__ = ["MikrotikDriver", "tls_context"]
 log = logging.getLogger(__name__)
 
 Row = dict[str, object]
+
+#: The most names or addresses one scoped ``print`` asks for; a larger scope is read in several prints.
+QUERY_BATCH = 100
 
 
 class _RedactSecrets(logging.Filter):
@@ -285,21 +298,50 @@ class MikrotikDriver(Driver):
     def read_state(self, scope: Scope | None = None) -> tuple[Resource, ...]:
         """Every entry of ``/ppp/profile``, ``/ppp/secret``, ``/queue/simple`` and the address list.
 
+        With a ``scope``: the whole ``/ppp/profile`` menu (it holds a few entries per plan), the secrets and
+        queues named by the scoped keys, and the address-list entries at the scope's addresses and at the
+        addresses those secrets and queues hold (where a terminated subscriber's entry still is). Each of these
+        is one ``print`` with a query per :data:`QUERY_BATCH` names or addresses.
+
         Entries are normalised (:func:`drivers.mikrotik.render.resource_of_row`); dynamic and built-in entries and
-        entries without the owner mark are ``owned=False``.
+        entries without the owner mark are ``owned=False``, the same in a scoped read as in a full one.
         """
-        if scope is not None:
-            raise ScopeUnavailable(f"{self._params.name}: this driver reads whole tables")
+        if scope is None:
+            return render.dedupe(entry for kind in KINDS for entry in self._read_kind(kind))
+        found = self._read_kind(PROFILE)
+        keys = sorted(key for key in scope.keys if self._encodable(key))
+        for kind in (SECRET, QUEUE):
+            found += self._read_kind(kind, "name", keys)
+        addresses = {str(a) for a in scope.addresses}
+        addresses.update(a for r in found if r.kind in (SECRET, QUEUE) and (a := render.subscriber_address(r)))
+        found += self._read_kind(ADDRESS_LIST, "address", sorted(addresses))
+        return render.dedupe(found)
+
+    def _read_kind(self, kind: str, prop: str = "", values: Sequence[str] | None = None) -> list[Resource]:
+        """The entries of ``kind`` whose ``prop`` is one of ``values`` (every entry when ``values`` is None)."""
+        props = (".id", *MENU_FIELDS[kind])
+        if values is None:
+            return [render.resource_of_row(kind, row) for row in self._print(f"/{kind}", props)]
         out: list[Resource] = []
-        for kind in KINDS:
-            rows = self._print(f"/{kind}", (".id", *MENU_FIELDS[kind]))
-            out.extend(render.resource_of_row(kind, row) for row in rows)
-        return render.dedupe(out)
+        for start in range(0, len(values), QUERY_BATCH):
+            batch = values[start : start + QUERY_BATCH]
+            # ``?=prop=a ?=prop=b ?#| ?=prop=c ?#|``: each ``|`` folds the next value into one "any of".
+            query = [f"?={prop}={batch[0]}"]
+            for value in batch[1:]:
+                query += [f"?={prop}={value}", "?#|"]
+            out.extend(render.resource_of_row(kind, row) for row in self._print(f"/{kind}", props, query))
+        return out
+
+    def _encodable(self, name: str) -> bool:
+        """Whether ``name`` can be sent to the router (one that cannot is on no router: render refuses it)."""
+        try:
+            name.encode(self._encoding)
+        except UnicodeEncodeError:
+            return False
+        return True
 
     def plan(self, desired: DesiredState, actual: Iterable[Resource], scope: Scope | None = None) -> ChangeSet:
-        if scope is not None:
-            raise ScopeUnavailable(f"{self._params.name}: this driver plans whole tables")
-        return render.plan(desired, actual, encoding=self._encoding)
+        return render.plan(desired, actual, encoding=self._encoding, scope=scope)
 
     def apply(self, changes: ChangeSet) -> ApplyResult:
         applied: list[Change] = []

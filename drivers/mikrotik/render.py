@@ -24,7 +24,7 @@ import codecs
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from typing import Final
 
@@ -37,6 +37,7 @@ from drivers.models import (
     DesiredState,
     ProfileSpec,
     Resource,
+    Scope,
     SubscriberSpec,
 )
 from policies.rates import RateLimit, format_rate
@@ -62,6 +63,7 @@ __all__ = [
     "rate_limit_text",
     "render",
     "resource_of_row",
+    "subscriber_address",
     "text_of",
     "validate_name",
     "validate_rate",
@@ -560,18 +562,115 @@ def _subscriber_problem(s: SubscriberSpec, encoding: str, profiles: set[str]) ->
     return ""
 
 
+# --- scoped runs ----------------------------------------------------------------------------------------------
+
+
+def subscriber_address(resource: Resource) -> str | None:
+    """The address an owned secret (``remote-address``) or queue (a ``/32`` target) gives its subscriber."""
+    if not resource.owned:
+        return None
+    if resource.kind == SECRET:
+        text = resource.fields.get("remote-address", "")
+    elif resource.kind == QUEUE:
+        text = resource.fields.get("target", "")
+        if not text.endswith("/32"):
+            return None
+    else:
+        return None
+    try:
+        return str(ipaddress.IPv4Network(text, strict=False).network_address) if text else None
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class _InScope:
+    """Which entries a scoped plan may look at, and so add, change or remove.
+
+    * secrets and queues named by a scoped key;
+    * address-list entries at an address the desired state gives a scoped subscriber, and owned entries at the
+      address a scoped subscriber's owned secret or queue still holds, carrying that entry's owner comment (the
+      entry of a terminated subscriber, or one left at an address changed by hand);
+    * the profiles the scoped subscribers are on now. A profile no scoped subscriber is on is outside the scope,
+      so a scoped plan never removes a profile.
+    """
+
+    keys: frozenset[str]
+    addresses: frozenset[str]
+    held: frozenset[tuple[str, str]]
+    profiles: frozenset[str]
+
+    @classmethod
+    def of(cls, scope: Scope, desired: DesiredState, actual: Iterable[Resource]) -> _InScope:
+        keys = scope.keys
+        addresses = {str(a) for a in scope.addresses}
+        addresses.update(str(s.address) for s in desired.subscribers if s.key in keys and s.address is not None)
+        held: set[tuple[str, str]] = set()
+        for r in actual:
+            if r.kind in (SECRET, QUEUE) and r.key in keys and (address := subscriber_address(r)) is not None:
+                held.add((address, r.fields.get("comment", "")))
+        profiles = frozenset(s.profile for s in desired.subscribers if s.key in keys)
+        return cls(keys, frozenset(addresses), frozenset(held), profiles)
+
+    def holds(self, kind: str, key: str, resource: Resource | None = None) -> bool:
+        if kind in (SECRET, QUEUE):
+            return key in self.keys
+        if kind == PROFILE:
+            return key in self.profiles
+        address = key.partition("|")[2]
+        if address in self.addresses:
+            return True
+        return resource is not None and resource.owned and (address, resource.fields.get("comment", "")) in self.held
+
+
+def _keep_enforcement_lists(
+    wanted: Iterable[Resource], actual: Iterable[Resource], address_list: str
+) -> tuple[Resource, ...]:
+    """Profiles as wanted, except that a profile the router puts in the enforcement list stays there.
+
+    A scoped desired state knows only the scoped subscribers, so it cannot tell whether an unscoped throttled or
+    blocked subscriber still needs its profile to list sessions: only a full run takes the list off a profile.
+    """
+    listed = {
+        r.key
+        for r in actual
+        if r.kind == PROFILE and r.owned and r.fields.get("address-list") == address_list and address_list
+    }
+    out: list[Resource] = []
+    for r in wanted:
+        if r.kind == PROFILE and r.key in listed and r.fields.get("address-list") == "":
+            r = replace(r, fields={**r.fields, "address-list": address_list})
+        out.append(r)
+    return tuple(out)
+
+
 # --- the plan --------------------------------------------------------------------------------------------------
 
 
-def plan(desired: DesiredState, actual: Iterable[Resource], *, encoding: str = "utf-8") -> ChangeSet:
+def plan(
+    desired: DesiredState, actual: Iterable[Resource], *, encoding: str = "utf-8", scope: Scope | None = None
+) -> ChangeSet:
     """Pure: the writes turning ``actual`` into ``desired``, and the PPPoE sessions to drop afterwards.
 
     A session is dropped when its secret's profile or ``disabled`` changes, or the secret is removed, so that
     the new limit or state takes effect now rather than at the next dial-in.
+
+    With a ``scope``, both sides are first narrowed to the scoped subscribers' entries and the profiles they are
+    on (see :class:`_InScope`), then diffed the same way: a scoped key that ``desired`` no longer holds has its
+    owned entries removed, a profile may be added or changed but is never removed, and nothing else is touched.
     """
     rendered = render(desired, encoding=encoding)
-    changes, conflicts = diff(rendered.resources, dedupe(actual), order=KINDS)
-    refused_keys = {(c.kind, c.key) for c in rendered.conflicts}
+    wanted = rendered.resources
+    held = dedupe(actual)
+    refused = rendered.conflicts
+    if scope is not None:
+        inside = _InScope.of(scope, desired, held)
+        wanted = tuple(r for r in wanted if inside.holds(r.kind, r.key))
+        held = tuple(r for r in held if inside.holds(r.kind, r.key, r))
+        wanted = _keep_enforcement_lists(wanted, held, desired.enforcement.address_list)
+        refused = tuple(c for c in refused if inside.holds(c.kind, c.key))
+    changes, conflicts = diff(wanted, held, order=KINDS)
+    refused_keys = {(c.kind, c.key) for c in refused}
     # An entry we refused to render must not be removed because it is "no longer desired": leave it alone.
     changes = tuple(c for c in changes if not (c.action is Action.REMOVE and (c.kind, c.key) in refused_keys))
     disconnect: list[str] = []
@@ -580,4 +679,4 @@ def plan(desired: DesiredState, actual: Iterable[Resource], *, encoding: str = "
             continue
         if c.action is Action.REMOVE or (c.action is Action.CHANGE and ({"profile", "disabled"} & set(c.fields))):
             disconnect.append(c.key)
-    return ChangeSet(changes, (*rendered.conflicts, *conflicts), tuple(disconnect))
+    return ChangeSet(changes, (*refused, *conflicts), tuple(disconnect))

@@ -18,10 +18,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
-from daemon.config import DunningStepSettings, EnforcementSettings, RouterSettings, SecuritySettings
+from sqlalchemy.orm import Session, sessionmaker
+
+from daemon.config import DunningStepSettings, EnforcementSettings, RouterSettings, SecuritySettings, Settings
 from lab.routeros.emulator import RouterOSEmulator
 
 DEFAULT_USERS = {"admin": "admin"}
@@ -87,3 +90,27 @@ class EngineSettings:
     security: SecuritySettings
     dunning: tuple[DunningStepSettings, ...] = ()
     enforcement: EnforcementSettings = ENFORCEMENT
+
+
+def seed_subscriber(sessions: sessionmaker[Session], settings: Settings, *, actor: str = "test") -> int:
+    """Sync the configured routers and add plan ``home-10`` and one PPPoE service ``ada`` on router ``core1``,
+    as an admin would; return the service id (the daemon tests and the wake-up bench start from this)."""
+    from daemon.security import SecretBox
+    from daemon.services import customers, plans, routers, services
+
+    with sessions.begin() as s:
+        routers.sync_routers(s, settings)
+        plans.add_plan(s, actor, settings, name="home-10", download="10M", upload="5M", price="30.00")
+        customer = customers.add_customer(s, actor, name="Ada Lovelace")
+        service = services.add_service(
+            s,
+            actor,
+            SecretBox.from_file(settings.security.secret_key_file),
+            customer_id=customer.id,
+            plan_name="home-10",
+            router_name="core1",
+            started_on=date(2026, 1, 1),
+            pppoe_login="ada",
+            pppoe_password="pppoe-pw",
+        )
+    return service.id

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from daemon import reconcile
+from daemon.cli import main
 from daemon.config import DunningStepSettings, RouterSettings, SecuritySettings
 from daemon.db import (
     AuditEntry,
@@ -36,8 +37,13 @@ from daemon.db import (
 from daemon.security import SecretBox
 from daemon.services import ops
 from daemon.services.errors import Conflict, Invalid, NotFound
+from daemon.services.services import set_service_plan
+from drivers.base import ScopeUnavailable
+from drivers.mikrotik import MikrotikDriver
+from drivers.models import Resource, Scope
 from lab.routeros import RouterOSEmulator
 from lab.routeros.testing import ENFORCEMENT, EngineSettings, write_secret
+from tests.conftest import MakeConfig
 from tests.routeros import POOL, USERS, MakeParams
 
 KEY = Fernet.generate_key()
@@ -414,3 +420,192 @@ def test_a_change_committed_while_a_run_loads_is_never_lost(
             assert all(op.status is RouterOpStatus.DONE for op in op_rows(sessions))
     finally:
         engine.dispose()
+
+
+# --- scoped runs -------------------------------------------------------------------------------------------------
+
+
+def secrets_on(emu: RouterOSEmulator) -> dict[str, dict[str, str]]:
+    return {r["name"]: r for r in emu.items("/ppp/secret")}
+
+
+def ops_of(sessions: sessionmaker[Session], service_id: int) -> list[RouterOpStatus]:
+    with sessions() as s:
+        return list(s.scalars(select(RouterOp.status).where(RouterOp.service_id == service_id).order_by(RouterOp.id)))
+
+
+def test_a_scoped_run_pushes_one_change_and_completes_only_its_operations(
+    sessions: sessionmaker[Session], emulator: RouterOSEmulator, settings: EngineSettings
+) -> None:
+    ids = seed(sessions)
+    assert reconcile.reconcile_router(sessions, settings, "edge1").ok
+    bob = secrets_on(emulator)["bob"]
+    emulator.call("/ppp/secret/set", {".id": bob[".id"], "profile": "default"})  # a hand edit on another subscriber
+    with sessions.begin() as s:
+        set_service_plan(s, "admin", ids["alice"], "Fast 50M")
+        reconcile.set_service_state(s, "admin", ids["static"], "throttle")  # queued, but not in the scope
+    with sessions() as s:
+        assert reconcile.due_services(s, "edge1") == frozenset({ids["alice"], ids["static"]})
+
+    report = reconcile.reconcile_router(sessions, settings, "edge1", services=[ids["alice"]])
+    assert report.ok, report.error
+    assert [line.split(":")[0] for line in report.plan] == ["+ ppp/profile Fast 50M", "~ ppp/secret alice"]
+    assert "~ ppp/secret alice: profile 'Home 10M' -> 'Fast 50M'" in report.plan
+    assert (report.scope, report.drift, report.ops_done, report.ops_pending) == ((ids["alice"],), False, 1, 0)
+    assert "scope: 1 service," in report.summary()
+    assert report.to_json()["scope"] == [ids["alice"]]
+    assert secrets_on(emulator)["alice"]["profile"] == "Fast 50M"
+    assert secrets_on(emulator)["bob"]["profile"] == "default"  # left alone by the scoped run
+    assert ops_of(sessions, ids["alice"]) == [RouterOpStatus.DONE] * 2
+    assert ops_of(sessions, ids["static"]) == [RouterOpStatus.DONE, RouterOpStatus.PENDING]
+    row = router_row(sessions)
+    assert row.status is RouterStatus.UP and row.last_sync_at is not None and row.last_error is None
+    with sessions() as s:
+        entry = s.scalars(select(AuditEntry).order_by(AuditEntry.id.desc())).first()
+        assert entry is not None and entry.action == "router.reconcile"
+        assert entry.after is not None and entry.after["scope"] == [ids["alice"]]
+        assert reconcile.due_services(s, "edge1") == frozenset({ids["static"]})
+
+    # The same scoped run again writes nothing; a full run repairs bob and pushes the throttle.
+    emulator.set_read_only(True)
+    again = reconcile.reconcile_router(sessions, settings, "edge1", services=[ids["alice"]])
+    assert again.ok and again.plan == () and again.ops_done == 0
+    emulator.set_read_only(False)
+    full = reconcile.reconcile_router(sessions, settings, "edge1")
+    assert full.ok and full.scope is None and "scope" not in full.summary()
+    assert "~ ppp/secret bob: profile 'default' -> 'Home 10M'" in full.plan
+    assert any(line.startswith("~ queue/simple svc-") for line in full.plan)
+    assert all(op.status is RouterOpStatus.DONE for op in op_rows(sessions))
+    with sessions() as s:
+        assert reconcile.due_services(s, "edge1") == frozenset()
+
+
+def test_a_scoped_run_of_a_terminated_service_removes_its_entries(
+    sessions: sessionmaker[Session], emulator: RouterOSEmulator, settings: EngineSettings
+) -> None:
+    ids = seed(sessions)
+    assert reconcile.reconcile_router(sessions, settings, "edge1").ok
+    with sessions.begin() as s:
+        reconcile.set_service_state(s, "dunning", ids["bob"], "suspend")
+        reconcile.set_service_state(s, "dunning", ids["static"], "suspend")
+    assert reconcile.reconcile_router(sessions, settings, "edge1", services=[ids["bob"], ids["static"]]).ok
+    listed = {r["address"] for r in emulator.items("/ip/firewall/address-list") if r.get("dynamic") == "false"}
+    assert listed == {"10.9.0.2", "10.9.1.3"}
+
+    with sessions.begin() as s:
+        reconcile.set_service_state(s, "admin", ids["bob"], "terminate", "moved away")
+    report = reconcile.reconcile_router(sessions, settings, "edge1", services=[ids["bob"]])
+    assert report.ok, report.error
+    assert sorted(report.plan) == ["- ip/firewall/address-list edgebill-overdue|10.9.0.2", "- ppp/secret bob"]
+    assert set(secrets_on(emulator)) == {"alice"}
+    listed = {r["address"] for r in emulator.items("/ip/firewall/address-list") if r.get("dynamic") == "false"}
+    assert listed == {"10.9.1.3"}
+    assert ops_of(sessions, ids["bob"])[-2:] == [RouterOpStatus.DONE] * 2  # the reconcile and the disconnect
+    assert reconcile.reconcile_router(sessions, settings, "edge1").plan == ()
+
+
+def test_a_scoped_run_falls_back_to_a_full_run_when_the_driver_cannot_read_the_scope(
+    sessions: sessionmaker[Session], emulator: RouterOSEmulator, settings: EngineSettings
+) -> None:
+    class WholeTables(MikrotikDriver):
+        """The MikroTik driver as one that can only read whole tables."""
+
+        def read_state(self, scope: Scope | None = None) -> tuple[Resource, ...]:
+            if scope is not None:
+                raise ScopeUnavailable(f"{self.name}: whole tables only")
+            return super().read_state()
+
+    ids = seed(sessions)
+    assert reconcile.reconcile_router(sessions, settings, "edge1").ok
+    with sessions.begin() as s:
+        set_service_plan(s, "admin", ids["alice"], "Fast 50M")
+        reconcile.set_service_state(s, "admin", ids["bob"], "suspend")
+    report = reconcile.reconcile_router(
+        sessions, settings, "edge1", services=[ids["alice"]], factory=lambda params: WholeTables(params)
+    )
+    assert report.ok, report.error
+    assert report.scope is None and not report.drift
+    assert "~ ppp/secret alice: profile 'Home 10M' -> 'Fast 50M'" in report.plan
+    assert any(line.startswith("~ ppp/secret bob: disabled 'false' -> 'true'") for line in report.plan)
+    assert all(op.status is RouterOpStatus.DONE for op in op_rows(sessions))  # as any full run does
+
+
+def test_a_scoped_run_refuses_services_it_does_not_carry(
+    sessions: sessionmaker[Session], emulator: RouterOSEmulator, settings: EngineSettings
+) -> None:
+    ids = seed(sessions)
+    other = add_service_on(sessions, "edge2")
+    for services, error in (
+        ([999], "service 999 not found"),
+        ([ids["alice"], other], f"service {other} is on router 'edge2', not 'edge1'"),
+    ):
+        report = reconcile.reconcile_router(sessions, settings, "edge1", services=services)
+        assert report.error == error
+    assert emulator.write_count == 0
+    assert all(op.status is RouterOpStatus.PENDING and op.attempts == 0 for op in op_rows(sessions))
+    with sessions.begin() as s:
+        ops.enqueue_reconcile(s, ids["router"], reason="router.added")
+    with sessions() as s:
+        assert reconcile.due_services(s, "edge1") is None  # an operation for the whole router: run it in full
+
+
+def add_service_on(sessions: sessionmaker[Session], router: str) -> int:
+    """A static service on a new router ``router``, on the first plan."""
+    with sessions.begin() as s:
+        row = add_router(s, router, 1)
+        plan = s.scalars(select(Plan).order_by(Plan.id)).first()
+        customer = s.scalars(select(Customer)).first()
+        assert plan is not None and customer is not None
+        svc = Service(
+            customer_id=customer.id,
+            plan_id=plan.id,
+            router_id=row.id,
+            connection_type=ConnectionType.STATIC,
+            ipv4="10.9.9.9",
+            started_on=date(2026, 1, 1),
+        )
+        s.add(svc)
+        s.flush()
+        return svc.id
+
+
+def test_the_cli_runs_a_scoped_reconcile(
+    sessions: sessionmaker[Session],
+    db_url: str,
+    make_config: MakeConfig,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "secrets").mkdir()
+    write_secret(tmp_path / "secrets" / "data.key", KEY.decode("ascii"))  # the key the seeded passwords use
+    with RouterOSEmulator(users={"edgebill": "router-api-password"}, port=0, default_remote_range=POOL) as emu:
+        routers = [{"name": "edge1", "kind": "mikrotik", "host": "127.0.0.1", "port": emu.port, "timeout": "5s"}]
+        config = make_config(database_url=db_url, routers=routers)
+        ids = seed(sessions, port=emu.port)
+        other = add_service_on(sessions, "edge2")
+
+        def edgebill(*argv: str) -> tuple[int, str, str]:
+            code = main(["--config", str(config), "reconcile", *argv])
+            captured = capsys.readouterr()
+            return code, captured.out, captured.err
+
+        code, out, err = edgebill("--service", str(ids["static"]), "--service", str(ids["static"]))
+        assert code == 0, err
+        assert out.startswith("edge1: applied +2 ~0 -0, scope: 1 service, 2 writes, ops 1 done")
+        assert "+ queue/simple svc-" in out
+        assert [r["name"] for r in emu.items("/queue/simple")] == [f"svc-{ids['static']}"]
+        assert emu.items("/ppp/secret") == []
+
+        code, out, err = edgebill("--service", str(ids["alice"]), "--router", "edge1", "--dry-run", "--json")
+        assert code == 0, err
+        [report] = json.loads(out)
+        assert report["scope"] == [ids["alice"]] and report["dry_run"]
+        assert [line.split(":")[0] for line in report["plan"]] == ["+ ppp/secret alice"]
+
+        assert edgebill("--service", "999") == (1, "", "edgebill: error: service 999 not found\n")
+        assert edgebill("--router", "edge1", "--service", str(other)) == (
+            1,
+            "",
+            f"edgebill: error: service {other} is on router 'edge2', not 'edge1'\n",
+        )
+        assert edgebill("--service", "x")[0] == 2

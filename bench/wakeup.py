@@ -19,7 +19,6 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import date
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -29,10 +28,9 @@ from daemon import runner
 from daemon.config import Settings, load_settings
 from daemon.db import make_engine, session_factory, upgrade
 from daemon.reconcile import set_service_state
-from daemon.security import SecretBox
-from daemon.services import customers, plans, routers, services
 from daemon.wakeup import SQLITE_POLL_SECONDS
 from lab.routeros import RouterOSEmulator
+from lab.routeros.testing import seed_subscriber
 
 USER, PASSWORD = "edgebill", "bench-router-password"
 
@@ -114,21 +112,7 @@ def bench(backend: str, changes: int) -> None:
         try:
             upgrade(engine)
             sessions = session_factory(engine)
-            with sessions.begin() as s:
-                routers.sync_routers(s, settings)
-                plans.add_plan(s, "bench", settings, name="home-10", download="10M", upload="5M", price="30.00")
-                cust = customers.add_customer(s, "bench", name="Ada Lovelace")
-                svc = services.add_service(
-                    s,
-                    "bench",
-                    SecretBox.from_file(settings.security.secret_key_file),
-                    customer_id=cust.id,
-                    plan_name="home-10",
-                    router_name="core1",
-                    started_on=date(2026, 1, 1),
-                    pppoe_login="ada",
-                    pppoe_password="pppoe-pw",
-                )
+            svc_id = seed_subscriber(sessions, settings, actor="bench")
 
             def disabled() -> str | None:
                 row = next((r for r in router.items("/ppp/secret") if r.get("name") == "ada"), None)
@@ -153,7 +137,7 @@ def bench(backend: str, changes: int) -> None:
                 time.sleep(jitter.uniform(0, 0.05))
                 suspend = n % 2 == 0
                 with elsewhere() as s:
-                    set_service_state(s, "bench", svc.id, "suspend" if suspend else "resume", "bench")
+                    set_service_state(s, "bench", svc_id, "suspend" if suspend else "resume", "bench")
                     before = time.perf_counter()
                     s.commit()
                     committed = time.perf_counter()

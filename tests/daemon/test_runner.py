@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import time
-from collections.abc import Callable, Iterator
-from datetime import date, timedelta
+from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -16,28 +15,10 @@ from daemon.config import Settings, load_settings
 from daemon.db import Router, RouterStatus, UsageSample, session_factory, upgrade
 from daemon.reconcile import set_service_state
 from daemon.runner import Daemon
-from daemon.security import SecretBox
-from daemon.services import customers, plans, routers, services
 from lab.routeros import RouterOSEmulator
-
-ROUTER_PASSWORD = "router-api-password"  # what tests/conftest.py's make_config writes
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
-
-
-@pytest.fixture
-def router() -> Iterator[RouterOSEmulator]:
-    with RouterOSEmulator(
-        users={"edgebill": ROUTER_PASSWORD}, redial_delay=1.0, default_remote_range="100.64.0.0/24"
-    ) as emu:
-        yield emu
+from lab.routeros.testing import seed_subscriber
+from tests.daemon.conftest import secret
+from tests.support import wait_for
 
 
 @pytest.fixture
@@ -56,26 +37,8 @@ def setup(
     settings = dataclasses.replace(loaded, scheduler=fast)
     upgrade(engine)
     sessions = session_factory(engine)
-    with sessions.begin() as s:
-        routers.sync_routers(s, settings)
-        plans.add_plan(s, "test", settings, name="home-10", download="10M", upload="5M", price="30.00")
-        cust = customers.add_customer(s, "test", name="Ada Lovelace")
-        svc = services.add_service(
-            s,
-            "test",
-            SecretBox.from_file(settings.security.secret_key_file),
-            customer_id=cust.id,
-            plan_name="home-10",
-            router_name="core1",
-            started_on=date(2026, 1, 1),
-            pppoe_login="ada",
-            pppoe_password="pppoe-pw",
-        )
-    return settings, sessions, svc.id
-
-
-def secret(router: RouterOSEmulator, name: str) -> dict[str, str] | None:
-    return next((row for row in router.items("/ppp/secret") if row.get("name") == name), None)
+    svc_id = seed_subscriber(sessions, settings)
+    return settings, sessions, svc_id
 
 
 def test_daemon_pushes_polls_and_follows_a_suspension(

@@ -6,7 +6,7 @@ import dataclasses
 import logging
 import threading
 from collections.abc import Iterator
-from datetime import UTC, date, timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,12 +21,13 @@ from daemon.config import load_settings
 from daemon.db import Router, RouterKind, make_engine, session_factory
 from daemon.reconcile import set_service_state
 from daemon.runner import Daemon
-from daemon.security import SecretBox
-from daemon.services import customers, ops, plans, routers, services
+from daemon.services import ops
 from daemon.wakeup import WATCHER_THREAD, JobKick, QueueWatcher, watcher_for
 from lab.routeros import RouterOSEmulator
+from lab.routeros.testing import seed_subscriber
 from tests.conftest import MakeConfig
-from tests.daemon.test_runner import ROUTER_PASSWORD, secret, wait_for
+from tests.daemon.conftest import secret
+from tests.support import wait_for
 
 #: Longer than any test here takes: whatever reaches the router did so through a wake-up.
 NEVER = 3600
@@ -174,14 +175,6 @@ def test_requests_coalesce_and_one_made_during_a_run_gives_one_more_run(caplog: 
 # --- the daemon -----------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def router() -> Iterator[RouterOSEmulator]:
-    with RouterOSEmulator(
-        users={"edgebill": ROUTER_PASSWORD}, redial_delay=1.0, default_remote_range="100.64.0.0/24"
-    ) as emu:
-        yield emu
-
-
 @dataclasses.dataclass
 class Running:
     daemon: Daemon
@@ -206,21 +199,7 @@ def running(
     )
     settings = dataclasses.replace(loaded, scheduler=slow)
     sessions = session_factory(engine)
-    with sessions.begin() as s:
-        routers.sync_routers(s, settings)
-        plans.add_plan(s, "test", settings, name="home-10", download="10M", upload="5M", price="30.00")
-        cust = customers.add_customer(s, "test", name="Ada Lovelace")
-        svc = services.add_service(
-            s,
-            "test",
-            SecretBox.from_file(settings.security.secret_key_file),
-            customer_id=cust.id,
-            plan_name="home-10",
-            router_name="core1",
-            started_on=date(2026, 1, 1),
-            pppoe_login="ada",
-            pppoe_password="pppoe-pw",
-        )
+    svc_id = seed_subscriber(sessions, settings)
     other = make_engine(db_url)
     daemon = Daemon(settings, sessions)
     daemon.start()
@@ -229,7 +208,7 @@ def running(
         watcher = daemon.watcher
         assert watcher is not None
         wait_for(watcher.ready.is_set, "the watcher to watch")
-        yield Running(daemon, svc.id, session_factory(other))
+        yield Running(daemon, svc_id, session_factory(other))
     finally:
         daemon.stop()
         other.dispose()

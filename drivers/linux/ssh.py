@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 _CHUNK: Final = 1 << 16
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 
+#: Shells (SSH channels of the one connection) a session runs commands in at once, at most.
+MAX_SHELLS: Final = 3
+
 #: Runs the script on stdin and compresses what it prints when the gateway has gzip (large reads).
 COMPRESSED_SH: Final = "sh -c 'if command -v gzip >/dev/null 2>&1; then sh -s | gzip -1; else sh -s; fi'"
 
@@ -104,8 +107,10 @@ class SshSession:
         self.target = target
         self.sudo = sudo
         self._client: paramiko.SSHClient | None = None
-        self._shell: _Shell | None = None
-        self._lock = threading.Lock()
+        #: Shells (one SSH channel each) not running a command now, and how many are.
+        self._idle: list[_Shell] = []
+        self._busy = 0
+        self._cond = threading.Condition(threading.RLock())
 
     @property
     def connected(self) -> bool:
@@ -116,8 +121,11 @@ class SshSession:
         return transport is not None and transport.is_active()
 
     def open(self) -> None:
-        if self.connected:
-            return
+        with self._cond:
+            if not self.connected:
+                self._connect()
+
+    def _connect(self) -> None:
         self.close()
         t = self.target
         client = paramiko.SSHClient()
@@ -175,56 +183,83 @@ class SshSession:
         log.info("SSH session to %s as %s open", where, t.username)
 
     def close(self) -> None:
-        shell, self._shell = self._shell, None
-        if shell is not None:
+        """Close the connection; shells running a command now fail and are not reused."""
+        with self._cond:
+            idle, self._idle = self._idle, []
+            client, self._client = self._client, None
+        for shell in idle:
             shell.close()
-        client, self._client = self._client, None
         if client is not None:
             client.close()
 
     def run(self, argv: str, stdin: bytes = b"", *, check: bool = True, idempotent: bool = False) -> Output:
-        """Run ``argv`` (a fixed command line) with ``stdin`` in the session's shell.
+        """Run ``argv`` (a fixed command line) with ``stdin`` in one of the session's shells.
 
-        The session is opened (again) when it is not up. When it turns out to be lost while the command runs,
+        The session is opened (again) when it is not up. Commands from several threads run at once, each in a
+        shell of its own (an SSH channel of the one connection; at most :data:`MAX_SHELLS`), so a long read
+        (the counters) does not hold up a push. When the session turns out to be lost while the command runs,
         an ``idempotent`` command (a read) is run once more on a new session; any other raises
         :class:`ConnectError`, since it may or may not have taken effect.
         """
-        with self._lock:
-            for attempt in (1, 2):
-                if not self.connected:
-                    self.open()
-                try:
-                    shell = self._shell_for()
-                except (paramiko.SSHException, EOFError, OSError) as exc:
-                    self.close()
-                    if attempt == 2:
-                        raise ConnectError(f"SSH session to {self.target.host} lost: {exc}") from None
-                    continue
-                try:
-                    out = shell.run(argv, stdin)
-                except (paramiko.SSHException, EOFError, OSError) as exc:
-                    self.close()
-                    if idempotent and attempt == 1:
-                        log.info("SSH session to %s lost (%s); reconnecting", self.target.host, exc)
-                        continue
+        for attempt in (1, 2):
+            try:
+                shell = self._take()
+            except (paramiko.SSHException, EOFError, OSError) as exc:
+                self.close()
+                if attempt == 2:
                     raise ConnectError(f"SSH session to {self.target.host} lost: {exc}") from None
-                except DriverError:
-                    self.close()
-                    raise
-                break
+                continue
+            try:
+                out = shell.run(argv, stdin)
+            except (paramiko.SSHException, EOFError, OSError) as exc:
+                self._give(shell, reuse=False)
+                self.close()
+                if idempotent and attempt == 1:
+                    log.info("SSH session to %s lost (%s); reconnecting", self.target.host, exc)
+                    continue
+                raise ConnectError(f"SSH session to {self.target.host} lost: {exc}") from None
+            except DriverError:
+                self._give(shell, reuse=False)
+                raise
+            self._give(shell, reuse=True)
+            break
         if check and out.status != 0:
             first = next((line for line in out.stderr.splitlines() if line.strip()), f"exit status {out.status}")
             raise CommandError(f"{argv.split()[0]} failed on {self.target.host}: {first.strip()}", command=argv)
         return out
 
-    def _shell_for(self) -> _Shell:
-        if self._shell is None or self._shell.closed:
+    def _take(self) -> _Shell:
+        """An idle shell of the current connection, or a new one; waits while :data:`MAX_SHELLS` are busy."""
+        with self._cond:
+            while True:
+                if not self.connected:
+                    self._connect()
+                client = self._client
+                transport = client.get_transport() if client is not None else None
+                if transport is None:
+                    raise paramiko.SSHException("no transport")
+                while self._idle:
+                    shell = self._idle.pop()
+                    if not shell.closed and shell.transport is transport:
+                        self._busy += 1
+                        return shell
+                    shell.close()
+                if self._busy < MAX_SHELLS:
+                    shell = _Shell(transport, self.target, sudo=self.sudo)
+                    self._busy += 1
+                    return shell
+                self._cond.wait(self.target.timeout)
+
+    def _give(self, shell: _Shell, *, reuse: bool) -> None:
+        with self._cond:
+            self._busy -= 1
             client = self._client
-            transport = client.get_transport() if client is not None else None
-            if transport is None:
-                raise paramiko.SSHException("no transport")
-            self._shell = _Shell(transport, self.target, sudo=self.sudo)
-        return self._shell
+            current = client.get_transport() if client is not None else None
+            if reuse and not shell.closed and shell.transport is current:
+                self._idle.append(shell)
+            else:
+                shell.close()
+            self._cond.notify()
 
 
 class _Shell:
@@ -236,6 +271,7 @@ class _Shell:
 
     def __init__(self, transport: paramiko.Transport, target: SshTarget, *, sudo: bool) -> None:
         self.target = target
+        self.transport = transport
         self.chan = transport.open_session(timeout=target.timeout)
         self.chan.settimeout(target.timeout)
         self.chan.exec_command("sudo -n sh" if sudo else "sh")

@@ -5,6 +5,7 @@ One lab gateway (network namespaces) serves the whole module; every test reconci
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from ipaddress import IPv4Address
@@ -15,6 +16,7 @@ import drivers
 from daemon.config import load_settings
 from drivers.base import ApplyError, CommandError, ScopeUnavailable
 from drivers.linux import LinuxTcDriver
+from drivers.linux.ssh import SshSession, SshTarget
 from drivers.models import Action, DesiredState, EnforcementSpec, ProfileSpec, Scope, SubscriberSpec
 from lab.linux_gw import LinuxGateway
 from lab.linux_gw.gateway import PORTAL_BODY, UPSTREAM_BODY
@@ -332,3 +334,37 @@ def test_the_daemon_keeps_one_session_per_gateway(driver: LinuxTcDriver, lab: Li
     with drivers.create(settings_for(lab, name="once")) as router:
         router.facts()
     wait_for(lambda: ssh_logins(lab) == before, "the kept session to close")
+
+
+def test_a_slow_command_does_not_hold_up_another(lab: LinuxGateway) -> None:
+    """Two threads' commands run at once over the one SSH connection (a shell each): a push is not queued behind
+    a long counter read."""
+    before = ssh_logins(lab)
+    session = SshSession(
+        SshTarget(
+            host=lab.host,
+            port=lab.port,
+            username="root",
+            timeout=20,
+            key_file=lab.key_file,
+            known_hosts=lab.known_hosts_file,
+        )
+    )
+    slow_done = threading.Event()
+
+    def slow() -> None:
+        session.run("sh -s", b"sleep 5\n")
+        slow_done.set()
+
+    worker = threading.Thread(target=slow)
+    try:
+        worker.start()
+        wait_for(lambda: "sleep 5" in lab.gateway("ps", "-eo", "args"), "the slow command to start")
+        assert session.run("sh -s", b"echo quick\n").stdout == "quick\n"
+        assert not slow_done.is_set()
+        assert ssh_logins(lab) == before + 1
+        worker.join()
+        assert slow_done.is_set()
+    finally:
+        worker.join()
+        session.close()

@@ -3,7 +3,8 @@ decrypted passwords, read, plan, apply, read back, record).
 
 Prints, for one router carrying 5,000 services and then for 20 routers of 2,500 services reconciled
 concurrently: the first full push, a no-change reconcile (its time and writes, which must be 0), and a 1%
-change (plan changes on 1% of the services, which also drops their sessions).
+change (plan changes on 1% of the services, which also drops their sessions); then one service's plan change
+pushed by a run scoped to it, as the daemon pushes a change.
 
     .venv/bin/python -m bench.mikrotik_reconcile [--services 5000] [--routers 20] [--per-router 2500]
 """
@@ -108,6 +109,36 @@ def run(
     changed = change_one_percent(sessions)
     once(f"1% change ({changed} svc)")
     once("no-change again")
+    scoped_change(sessions, settings, emulators, label)
+
+
+def scoped_change(
+    sessions: sessionmaker[Session], settings: EngineSettings, emulators: Sequence[RouterOSEmulator], label: str
+) -> None:
+    """One service's plan change pushed by a run scoped to it (as the daemon pushes it), five times."""
+    name = settings.routers[0].name
+    with sessions() as s:
+        sid = s.scalars(
+            select(Service.id).join(Router, Router.id == Service.router_id).where(Router.name == name).limit(1)
+        ).one()
+    times: list[float] = []
+    writes = 0
+    for _ in range(5):
+        with sessions.begin() as s:
+            plans = list(s.scalars(select(Plan.id).order_by(Plan.id)))
+            current = s.scalars(select(Service.plan_id).where(Service.id == sid)).one()
+            s.execute(update(Service).where(Service.id == sid).values(plan_id=plans[(plans.index(current) + 1) % 4]))
+        before = emulators[0].write_count
+        started = time.perf_counter()
+        report = reconcile.reconcile_router(sessions, settings, name, services={sid})
+        times.append(time.perf_counter() - started)
+        writes = emulators[0].write_count - before
+        assert report.ok and report.scope == (sid,), report.summary()
+    times.sort()
+    print(
+        f"{label:<28} {'1 svc, scoped run':<22} {times[0]:8.3f} s  writes {writes:>7}  "
+        f"(best of 5; median {times[2]:.3f} s, on {name})"
+    )
 
 
 def bench(routers: int, per_router: int, label: str) -> None:

@@ -23,7 +23,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from ipaddress import IPv4Network
 from pathlib import Path
@@ -51,6 +51,7 @@ from daemon.db import (
 from daemon.demo import write_demo_config
 from daemon.runner import Daemon
 from daemon.services.services import set_service_plan
+from drivers.linux.layout import class_id
 from lab.linux_gw import LinuxGateway, problem
 
 PLANS = (("Home 10M", 10_000_000, 5_000_000), ("Fast 20M", 20_000_000, 10_000_000))
@@ -125,9 +126,9 @@ def pending(sessions: sessionmaker[Session]) -> int:
         return len(s.scalars(select(RouterOp.id).where(RouterOp.status == RouterOpStatus.PENDING)).all())
 
 
-def wait(condition: object, timeout: float = 120.0) -> None:
+def wait(condition: Callable[[], bool], timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
+    while not condition():
         if time.monotonic() > deadline:
             raise TimeoutError("the daemon did not finish in time")
         time.sleep(0.0005)
@@ -183,7 +184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 wait(lambda: pending(sessions) == 0)
                 recorded.append(time.perf_counter() - committed)
                 time.sleep(0.2)  # let the daemon's own follow-up check settle between rounds
-            rate = gw.gateway("tc", "class", "show", "dev", gw.interface, "classid", _classid(sessions, ids[0]))
+            first = class_id(addresses(args.subscribers)[0])
+            rate = gw.gateway("tc", "class", "show", "dev", gw.interface, "classid", first)
         finally:
             daemon.stop()
             drivers.keep_sessions(False)
@@ -202,17 +204,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 def last_sync(sessions: sessionmaker[Session]) -> object:
     with sessions() as s:
         return s.scalars(select(Router.last_sync_at)).one()
-
-
-def _classid(sessions: sessionmaker[Session], service_id: int) -> str:
-    from ipaddress import IPv4Address
-
-    from drivers.linux.layout import class_id
-
-    with sessions() as s:
-        row = s.get(Service, service_id)
-        assert row is not None and row.ipv4 is not None
-        return class_id(IPv4Address(row.ipv4))
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ from drivers.linux.layout import (
 )
 from drivers.linux.readback import (
     ReadMemo,
+    TcClass,
     class_counters,
     device_state,
     element_address,
@@ -260,6 +261,7 @@ class LinuxTcDriver(Driver):
         groups = sorted(targets.groups)
         texts: dict[Direction, str] = {}
         filter_texts: dict[Direction, str] = {}
+        classes: dict[Direction, list[TcClass]] = {}
         unseen: list[tuple[Direction, str, str]] = []
         for direction, dev in self.devices.directions():
             class_text, filter_texts[direction] = split_tc(parts.get(f"tc {direction}", ""), groups)
@@ -272,9 +274,10 @@ class LinuxTcDriver(Driver):
                 kinds = memory.kinds[direction] = {
                     str(q["handle"]).rstrip(":"): str(q["kind"]) for q in listed if "parent" in q
                 }
+            classes[direction] = list(parse_classes(texts[direction]).values())
             unseen += [
                 (direction, dev, cls.classid)
-                for cls in parse_classes(texts[direction]).values()
+                for cls in classes[direction]
                 if cls.leaf is not None and cls.leaf not in kinds
             ]
         if unseen:
@@ -286,7 +289,7 @@ class LinuxTcDriver(Driver):
         for direction, dev in self.devices.directions():
             kinds = memory.kinds.get(direction, {})
             qdiscs: list[dict[str, Any]] = [{"kind": "htb", "handle": f"{hx(ROOT_MAJOR)}:", "root": True}]
-            for cls in parse_classes(texts[direction]).values():
+            for cls in classes[direction]:
                 if cls.leaf is not None and cls.leaf in kinds:
                     qdiscs.append({"kind": kinds[cls.leaf], "handle": f"{cls.leaf}:", "parent": cls.classid})
             state = device_state(

@@ -36,6 +36,7 @@ from drivers.linux.layout import (
     hx,
     root_filter_handle,
 )
+from drivers.linux.readback import element_address, nft_sets
 from drivers.models import Resource, Scope
 
 #: Printed instead of a set that could not be listed (no table, no such set).
@@ -64,14 +65,10 @@ class Targets:
 
     def covers(self, r: Resource) -> bool:
         """Whether ``r`` belongs to a scoped subscriber or to a scoped subscriber's /24."""
-        if r.kind == KIND_SUB:
-            return r.key.partition("|")[2] in self.classes
+        if r.kind in (KIND_SUB, KIND_GROUP):
+            return self.covers_class(r.key.partition("|")[2])
         if r.kind in (KIND_NFT_SUB, KIND_SUSPENDED):
             return r.key in self.addresses
-        if r.kind == KIND_GROUP:
-            handle = r.key.partition("|")[2]
-            major, _, minor = handle.partition(":")
-            return major == hx(ROOT_MAJOR) and int(minor or "0", 16) in self.groups
         return False
 
     def covers_class(self, classid: str) -> bool:
@@ -154,17 +151,7 @@ def class_lines(text: str, targets: Targets) -> tuple[str, bool]:
 
 def elements(data: Mapping[str, Any], addresses: frozenset[str]) -> dict[str, list[Any]]:
     """Set name -> the elements of ``addresses`` in ``nft -j list set`` output (the set's other members left out)."""
-    out: dict[str, list[Any]] = {}
-    for item in data.get("nftables", []) if isinstance(data.get("nftables"), list) else []:
-        if "set" not in item:
-            continue
-        kept = []
-        for elem in item["set"].get("elem", []):
-            value = elem.get("elem", {}).get("val") if isinstance(elem, Mapping) else elem
-            if isinstance(value, str) and value in addresses:
-                kept.append(elem)
-        out[str(item["set"]["name"])] = kept
-    return out
+    return {name: [e for e in elems if element_address(e) in addresses] for name, elems in nft_sets(data).items()}
 
 
 def _list_set(name: str) -> str:

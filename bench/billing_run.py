@@ -30,7 +30,6 @@ from daemon.billing import run_billing, run_dunning
 from daemon.config import Settings, load_settings
 from daemon.db import make_engine, upgrade
 from daemon.db.models import (
-    ConnectionType,
     Customer,
     Invoice,
     InvoiceLine,
@@ -40,9 +39,9 @@ from daemon.db.models import (
     Router,
     RouterKind,
     Service,
-    ServiceState,
     utcnow,
 )
+from policies.desired import ConnectionType, ServiceState
 
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=3"
 START = date(2026, 1, 1)

@@ -36,7 +36,6 @@ from bench.linux_tc import addresses
 from daemon import reconcile
 from daemon.config import RouterSettings, Settings, load_settings
 from daemon.db import (
-    ConnectionType,
     Customer,
     Plan,
     Router,
@@ -53,6 +52,7 @@ from daemon.runner import Daemon
 from daemon.services.services import set_service_plan
 from drivers.linux.layout import class_id
 from lab.linux_gw import LinuxGateway, problem
+from policies.desired import ConnectionType
 
 PLANS = (("Home 10M", 10_000_000, 5_000_000), ("Fast 20M", 20_000_000, 10_000_000))
 

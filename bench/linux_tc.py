@@ -32,8 +32,9 @@ from pathlib import Path
 
 from drivers.linux import LinuxTcDriver
 from drivers.linux.commands import Builder
-from drivers.models import DesiredState, EnforcementSpec, ProfileSpec, Scope, SubscriberSpec
+from drivers.models import Scope
 from lab.linux_gw import LinuxGateway, problem
+from policies.desired import ConnectionType, DesiredState, EnforcementSpec, ProfileSpec, ServiceState, SubscriberSpec
 from policies.rates import RateLimit
 
 PLAN = RateLimit(10_000_000, 5_000_000)
@@ -73,10 +74,10 @@ def desired_state(addrs: Sequence[IPv4Address], suspended: int = 0, faster: int 
         SubscriberSpec(
             key=f"svc-{i}",
             service_id=i,
-            connection="static",
+            connection=ConnectionType.STATIC,
             profile="20M" if i == faster else "10M",
             rate=FASTER if i == faster else PLAN,
-            state="suspended" if i < suspended else "active",
+            state=ServiceState.SUSPENDED if i < suspended else ServiceState.ACTIVE,
             address=a,
         )
         for i, a in enumerate(addrs)

@@ -26,11 +26,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from daemon import reconcile
 from daemon.config import RouterSettings, SecuritySettings
-from daemon.db import ConnectionType, Customer, Plan, Router, RouterKind, Service, make_engine, session_factory, upgrade
+from daemon.db import Customer, Plan, Router, RouterKind, Service, make_engine, session_factory, upgrade
 from daemon.reconcile import ReconcileReport
 from daemon.security import SecretBox
 from lab.routeros import RouterOSEmulator
 from lab.routeros.testing import EngineSettings, router_settings, write_secret
+from policies.desired import ConnectionType
 
 USERS = {"admin": "bench"}
 KEY = Fernet.generate_key()

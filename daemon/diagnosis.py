@@ -26,11 +26,11 @@ from daemon.db.models import (
     RouterOpStatus,
     RouterStatus,
     Service,
-    ServiceState,
     UsageSample,
 )
 from daemon.services import invoices, ledger
 from daemon.services.plans import plan_spec
+from policies.desired import ServiceState
 from policies.money import Money
 from policies.plans import format_quota
 from policies.rates import format_rate

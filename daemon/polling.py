@@ -15,10 +15,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import drivers
 from daemon.config import Settings
-from daemon.db.models import ConnectionType, Router, Service, ServiceState, UsageSample, utcnow
+from daemon.db.models import Router, Service, UsageSample, utcnow
 from drivers import DriverFactory
 from drivers.base import DriverError
 from drivers.models import CounterSample
+from policies.desired import ConnectionType, ServiceState
 
 log = logging.getLogger(__name__)
 

@@ -39,22 +39,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 import drivers
-from daemon.db.models import (
-    ConnectionType,
-    Router,
-    RouterOp,
-    RouterOpStatus,
-    RouterStatus,
-    Service,
-    ServiceState,
-    utcnow,
-)
+from daemon.db.models import Router, RouterOp, RouterOpStatus, RouterStatus, Service, utcnow
 from daemon.security import SecretBox, SecretError
 from daemon.services import audit, ops
 from daemon.services.errors import Conflict, Invalid, NotFound, ServiceError
 from drivers import DriverFactory
 from drivers.base import ApplyError, Driver, DriverError, RouterParams, ScopeUnavailable
-from drivers.models import ChangeSet, DesiredState, EnforcementSpec, Scope
+from drivers.models import ChangeSet, Scope
+from policies.desired import ConnectionType, DesiredState, EnforcementSpec, ServiceState
 from policies.provisioning import (
     DEFAULT_THROTTLE_RATE,
     ProvisioningError,
@@ -297,13 +289,13 @@ def _record_of(row: Service, box: SecretBox | None) -> ServiceRecord:
         password = box.decrypt(row.pppoe_password)
     return ServiceRecord(
         service_id=row.id,
-        connection="pppoe" if row.connection_type is ConnectionType.PPPOE else "static",
+        connection=row.connection_type,
         login=row.pppoe_login,
         password=password,
         address=IPv4Address(row.ipv4) if row.ipv4 else None,
         plan_name=plan.name,
         plan_rate=RateLimit(download=plan.download_bps, upload=plan.upload_bps, burst=burst),
-        state=row.state.value,
+        state=row.state,
         state_reason=row.state_reason,
     )
 

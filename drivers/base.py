@@ -17,18 +17,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import ClassVar, Protocol, Self
 
-from drivers.models import (
-    Action,
-    ApplyResult,
-    Change,
-    ChangeSet,
-    Conflict,
-    CounterSample,
-    DesiredState,
-    Resource,
-    RouterFacts,
-    Scope,
-)
+from drivers.models import Action, ApplyResult, Change, ChangeSet, Conflict, CounterSample, Resource, RouterFacts, Scope
+from policies.desired import DesiredState
 
 # --- errors -------------------------------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """Plain typed values exchanged between the daemon and every driver.
 
-The daemon hands a driver a vendor-neutral :class:`DesiredState` (compiled from the database by
+The daemon hands a driver a vendor-neutral :class:`~policies.desired.DesiredState` (compiled from the database by
 ``policies.provisioning``). The driver renders it into native :class:`Resource` entries (RouterOS menu rows, tc
 classes and filters, nftables set elements), reads the router's actual entries, and a pure diff produces a
 :class:`ChangeSet`: additions, modifications of changed fields only, and removals, in the order they must be
@@ -11,79 +11,15 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from ipaddress import IPv4Address
-from typing import Literal
 
-from policies.rates import RateLimit
+from policies.desired import DesiredState
 
 #: Marker placed in the ``comment`` (or equivalent) of every entry edgebill owns; entries without it are never
 #: modified or removed.
 OWNER_MARK = "edgebill"
-
-ServiceState = Literal["active", "throttled", "suspended"]
-ConnectionType = Literal["pppoe", "static"]
-
-
-# --- desired state (vendor-neutral) -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ProfileSpec:
-    """A named rate profile: one per plan in use, plus the throttle profiles of the dunning ladder."""
-
-    name: str
-    rate: RateLimit
-
-
-@dataclass(frozen=True)
-class SubscriberSpec:
-    """One service as it must exist on its router.
-
-    ``key`` is the natural key the driver matches on: the PPPoE login for ``pppoe`` services, ``svc-<id>`` for
-    static-IP services. ``profile`` names the :class:`ProfileSpec` in force now (the plan's, or a throttle
-    profile); ``rate`` is that profile's rate, repeated so that drivers without profiles need no lookup.
-    """
-
-    key: str
-    service_id: int
-    connection: ConnectionType
-    profile: str
-    rate: RateLimit
-    state: ServiceState = "active"
-    login: str | None = None
-    password: str | None = field(default=None, repr=False)
-    address: IPv4Address | None = None
-
-
-@dataclass(frozen=True)
-class EnforcementSpec:
-    """How throttled and suspended subscribers are marked on the router.
-
-    ``address_list`` is the RouterOS address list / nftables set that the router's own firewall uses to redirect
-    overdue subscribers to ``payment_page_url``. ``suspend_mode`` is ``disable`` (PPPoE secret disabled) or
-    ``block`` (kept connected, but blocked except DNS and the payment page).
-    """
-
-    address_list: str = "edgebill-overdue"
-    suspend_mode: Literal["disable", "block"] = "disable"
-    payment_page_url: str = ""
-
-
-@dataclass(frozen=True)
-class DesiredState:
-    """Everything edgebill wants on one router."""
-
-    profiles: tuple[ProfileSpec, ...] = ()
-    subscribers: tuple[SubscriberSpec, ...] = ()
-    enforcement: EnforcementSpec = EnforcementSpec()
-
-    def profile(self, name: str) -> ProfileSpec:
-        for p in self.profiles:
-            if p.name == name:
-                return p
-        raise KeyError(name)
 
 
 @dataclass(frozen=True)

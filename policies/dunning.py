@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Literal, get_args
 
+from policies.desired import ServiceState
 from policies.money import Currency, Money
 from policies.rates import RateLimit
 
@@ -39,7 +40,6 @@ __all__ = [
     "DunningDecision",
     "DunningError",
     "DunningStep",
-    "ServiceState",
     "StepAction",
     "evaluate",
     "validate_ladder",
@@ -47,15 +47,14 @@ __all__ = [
 
 StepAction = Literal["remind", "throttle", "suspend", "terminate"]
 DunningAction = Literal["none", "remind", "throttle", "suspend", "terminate"]
-ServiceState = Literal["active", "throttled", "suspended", "terminated"]
 
 _STEP_ACTIONS: tuple[str, ...] = get_args(StepAction)
 _SEVERITY: dict[str, int] = {"remind": 0, "throttle": 1, "suspend": 2, "terminate": 3}
 _STATE_FOR: dict[str, ServiceState] = {
-    "remind": "active",
-    "throttle": "throttled",
-    "suspend": "suspended",
-    "terminate": "terminated",
+    "remind": ServiceState.ACTIVE,
+    "throttle": ServiceState.THROTTLED,
+    "suspend": ServiceState.SUSPENDED,
+    "terminate": ServiceState.TERMINATED,
 }
 
 
@@ -181,7 +180,7 @@ def evaluate(ladder: Sequence[DunningStep], account: AccountStanding, today: dat
             )
     due = account.oldest_unpaid_due
     if due is None or not account.unpaid.is_positive():
-        return DunningDecision(None, "none", "active", "nothing unpaid")
+        return DunningDecision(None, "none", ServiceState.ACTIVE, "nothing unpaid")
     overdue = (today - due).days
     reached = [
         step
@@ -190,7 +189,7 @@ def evaluate(ladder: Sequence[DunningStep], account: AccountStanding, today: dat
     ]
     owed = f"{account.unpaid} unpaid, {overdue} days past due {due.isoformat()}"
     if not reached:
-        return DunningDecision(None, "none", "active", f"{owed}: no dunning step reached")
+        return DunningDecision(None, "none", ServiceState.ACTIVE, f"{owed}: no dunning step reached")
     last = reached[-1]
     enforcing = [step for step in reached if step.action != "remind"]
     hold: str | None = None
@@ -205,11 +204,11 @@ def evaluate(ladder: Sequence[DunningStep], account: AccountStanding, today: dat
         else:
             why = f"{owed}: reached step {last.name!r}"
         if not reminders:
-            return DunningDecision(None, "none", "active", why)
-        return DunningDecision(reminders[-1].name, "remind", "active", why)
+            return DunningDecision(None, "none", ServiceState.ACTIVE, why)
+        return DunningDecision(reminders[-1].name, "remind", ServiceState.ACTIVE, why)
     strongest = enforcing[-1]  # enforcement never eases down a valid ladder: the last is the strongest
     state = _STATE_FOR[strongest.action]
-    rate = strongest.throttle_rate if state == "throttled" else None
+    rate = strongest.throttle_rate if state == ServiceState.THROTTLED else None
     why = f"{owed}: reached step {last.name!r}"
     if last is not strongest:
         why += f", service stays {state} since step {strongest.name!r}"

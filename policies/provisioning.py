@@ -4,7 +4,7 @@ The rules, exactly:
 
 * Input is one frozen :class:`ServiceRecord` per service of the router, as the database holds it.
 * A ``terminated`` service is absent from the desired state (its router entries are removed).
-* Every other service becomes one :class:`~drivers.models.SubscriberSpec` keyed by its PPPoE login
+* Every other service becomes one :class:`~policies.desired.SubscriberSpec` keyed by its PPPoE login
   (``pppoe``) or ``svc-<id>`` (``static``), with the profile and rate in force now:
 
   - ``active``: the plan's profile (named as the plan) at the plan's rate;
@@ -29,9 +29,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
-from typing import Final, Literal, get_args
+from typing import Final
 
-from drivers.models import ConnectionType, DesiredState, EnforcementSpec, ProfileSpec, SubscriberSpec
+from policies.desired import (
+    ConnectionType,
+    DesiredState,
+    EnforcementSpec,
+    ProfileSpec,
+    ServiceState,
+    SubscriberSpec,
+)
 from policies.rates import RateLimit, format_rate
 
 __all__ = [
@@ -41,13 +48,10 @@ __all__ = [
     "RESERVED_PREFIX",
     "ProvisioningError",
     "ServiceRecord",
-    "ServiceStatus",
     "compile_desired",
     "subscriber_key",
     "throttle_profile_name",
 ]
-
-ServiceStatus = Literal["active", "throttled", "suspended", "terminated"]
 
 #: Profile names edgebill makes for itself start with this; plans may not use it.
 RESERVED_PREFIX: Final = "edgebill-"
@@ -56,8 +60,6 @@ BLOCKED_PROFILE: Final = "edgebill-blocked"
 BLOCK_RATE: Final = RateLimit(download=64_000, upload=64_000)
 #: The throttle rate when the dunning ladder names none (a service throttled by hand).
 DEFAULT_THROTTLE_RATE: Final = RateLimit(download=1_000_000, upload=512_000)
-
-_STATES: Final = get_args(ServiceStatus)
 
 
 class ProvisioningError(ValueError):
@@ -75,13 +77,13 @@ class ServiceRecord:
     address: IPv4Address | None
     plan_name: str
     plan_rate: RateLimit
-    state: ServiceStatus = "active"
+    state: ServiceState = ServiceState.ACTIVE
     state_reason: str | None = None
 
     def __post_init__(self) -> None:
-        if self.state not in _STATES:
+        if self.state not in tuple(ServiceState):
             raise ProvisioningError(f"service {self.service_id}: unknown state {self.state!r}")
-        if self.connection not in ("pppoe", "static"):
+        if self.connection not in tuple(ConnectionType):
             raise ProvisioningError(f"service {self.service_id}: unknown connection type {self.connection!r}")
 
 

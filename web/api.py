@@ -14,9 +14,10 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
-from daemon.db.models import Customer, Plan, Router, Service, ServiceState
+from daemon.db.models import Customer, Plan, Router, Service
 from daemon.diagnosis import diagnose_service
 from daemon.services import customers, ledger, plans, routers, services, users
+from policies.desired import ServiceState
 from web.context import db, settings
 from web.dashboard import today
 

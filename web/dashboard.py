@@ -19,13 +19,13 @@ from daemon.db.models import (
     RouterOp,
     RouterOpStatus,
     Service,
-    ServiceState,
     UserRole,
     utcnow,
 )
 from daemon.diagnosis import diagnose_service
 from daemon.reconcile import set_service_state
 from daemon.services import NotFound, ServiceError, ledger
+from policies.desired import ServiceState
 from policies.money import Money, currency
 from policies.rates import format_rate
 from web.auth import check_csrf, current_user, login_required

@@ -23,8 +23,9 @@ from daemon.billing.mail import Mailer, Templates
 from daemon.billing.run import bill_customer
 from daemon.config import Settings
 from daemon.db import session_factory
-from daemon.db.models import Customer, Invoice, InvoiceStatus, OverQuota, Plan, Service, ServiceState
+from daemon.db.models import Customer, Invoice, InvoiceStatus, OverQuota, Plan, Service
 from daemon.services.errors import ServiceError
+from policies.desired import ServiceState
 from policies.dunning import DunningError
 from policies.periods import PeriodError
 

@@ -25,11 +25,11 @@ from daemon.billing.documents import DraftLine, issue_invoice, lock_customer, se
 from daemon.billing.run import charge_for, setup_for
 from daemon.billing.usage import load_coverage
 from daemon.config import Settings
-from daemon.db.models import ServiceState
 from daemon.services import invoices, plans
 from daemon.services import services as subs
 from daemon.services.errors import Conflict, Invalid
 from daemon.services.plans import plan_spec
+from policies.desired import ServiceState
 from policies.proration import ProrationError, plan_change
 
 __all__ = ["PlanChange", "change_plan"]

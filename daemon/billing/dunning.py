@@ -41,9 +41,10 @@ from daemon.billing.mail import Mailer, MailError, SmtpMailer, Templates
 from daemon.billing.state import set_state
 from daemon.billing.usage import load_coverage, period_usage
 from daemon.config import Settings
-from daemon.db.models import AuditEntry, Customer, Service, ServiceState
+from daemon.db.models import AuditEntry, Customer, Service
 from daemon.services import audit
 from daemon.services.plans import plan_spec
+from policies.desired import ServiceState
 from policies.dunning import AccountStanding, DunningDecision, evaluate
 from policies.periods import Period
 from policies.plans import format_quota
@@ -123,7 +124,7 @@ def _fair_use(session: Session, settings: Settings, service: Service, day: date)
     if used <= plan.quota_bytes:
         return None
     reason = f"{FAIR_USE_PREFIX} {format_quota(used)} used of the {format_quota(plan.quota_bytes)} quota in {period}"
-    return ("throttled", reason)
+    return (ServiceState.THROTTLED, reason)
 
 
 def _wanted(
@@ -138,12 +139,12 @@ def _wanted(
     if decision is not None and decision.service_state != "active":
         candidates.append((decision.service_state, f"{DUNNING_PREFIX} {decision.reason}"))
     if service.plan.prepaid and (covered_until is None or covered_until <= day):
-        candidates.append(("suspended", PREPAID_ENDED))
+        candidates.append((ServiceState.SUSPENDED, PREPAID_ENDED))
     fair = _fair_use(session, settings, service, day)
     if fair is not None:
         candidates.append(fair)
     if not candidates:
-        return ("active", "billing: account in good standing")
+        return (ServiceState.ACTIVE, "billing: account in good standing")
     return max(candidates, key=lambda item: _SEVERITY[item[0]])
 
 
@@ -239,7 +240,7 @@ def refresh_states(
     if steps:
         overall = evaluate(steps, account, day)
     else:
-        overall = DunningDecision(None, "none", "active", "no dunning steps configured")
+        overall = DunningDecision(None, "none", ServiceState.ACTIVE, "no dunning steps configured")
     coverage = load_coverage(session, [s.id for s in services if s.plan.prepaid])
     changes: list[ServiceChange] = []
     for service in services:

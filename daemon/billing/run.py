@@ -42,16 +42,11 @@ from daemon.billing.dunning import refresh_states
 from daemon.billing.usage import Coverage, load_coverage, period_usage
 from daemon.config import BillingSettings, Settings
 from daemon.db import session_factory
-from daemon.db.models import (
-    Customer,
-    LedgerEntry,
-    Plan,
-    Service,
-    ServiceState,
-)
+from daemon.db.models import Customer, LedgerEntry, Plan, Service
 from daemon.services import invoices
 from daemon.services.errors import ServiceError
 from daemon.services.plans import plan_spec
+from policies.desired import ServiceState
 from policies.money import Money
 from policies.periods import Period, PeriodError, Schedule
 from policies.plans import PlanSpec

@@ -39,13 +39,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from daemon.db.types import ExactDecimal, UTCDateTime
+from policies.desired import ConnectionType, ServiceState
 
 __all__ = [
     "NAMING_CONVENTION",
     "ApiToken",
     "AuditEntry",
     "Base",
-    "ConnectionType",
     "Customer",
     "CustomerTag",
     "Invoice",
@@ -67,7 +67,6 @@ __all__ = [
     "RouterOpStatus",
     "RouterStatus",
     "Service",
-    "ServiceState",
     "UsageSample",
     "User",
     "UserRole",
@@ -140,18 +139,6 @@ class RouterStatus(enum.StrEnum):
     UNKNOWN = "unknown"
     UP = "up"
     DOWN = "down"
-
-
-class ConnectionType(enum.StrEnum):
-    PPPOE = "pppoe"
-    STATIC = "static"
-
-
-class ServiceState(enum.StrEnum):
-    ACTIVE = "active"
-    THROTTLED = "throttled"
-    SUSPENDED = "suspended"
-    TERMINATED = "terminated"
 
 
 class InvoiceStatus(enum.StrEnum):

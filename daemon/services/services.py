@@ -16,12 +16,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from daemon.config import Settings
-from daemon.db.models import ConnectionType, Router, Service, ServiceState, utcnow
+from daemon.db.models import Router, Service, utcnow
 from daemon.security import SecretBox
 from daemon.services import _validate as check
 from daemon.services import audit, customers, ops, plans, routers
 from daemon.services._db import insert_unique
 from daemon.services.errors import Conflict, Invalid, NotFound
+from policies.desired import ConnectionType, ServiceState
 from policies.rates import format_rate
 
 __all__ = [

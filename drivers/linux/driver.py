@@ -71,12 +71,12 @@ from drivers.models import (
     ChangeSet,
     Conflict,
     CounterSample,
-    DesiredState,
     Resource,
     RouterFacts,
     Scope,
     index,
 )
+from policies.desired import DesiredState
 
 log = logging.getLogger(__name__)
 

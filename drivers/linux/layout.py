@@ -26,7 +26,8 @@ from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 from drivers.base import DriverError
-from drivers.models import Conflict, DesiredState, EnforcementSpec, Resource, SubscriberSpec
+from drivers.models import Conflict, Resource
+from policies.desired import DesiredState, EnforcementSpec, SubscriberSpec
 
 Direction = Literal["down", "up"]
 

@@ -50,17 +50,8 @@ from drivers.mikrotik.render import (
     is_owned,
     text_of,
 )
-from drivers.models import (
-    Action,
-    ApplyResult,
-    Change,
-    ChangeSet,
-    CounterSample,
-    DesiredState,
-    Resource,
-    RouterFacts,
-    Scope,
-)
+from drivers.models import Action, ApplyResult, Change, ChangeSet, CounterSample, Resource, RouterFacts, Scope
+from policies.desired import DesiredState
 
 __all__ = ["MikrotikDriver", "tls_context"]
 

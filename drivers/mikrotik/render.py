@@ -29,17 +29,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Final
 
 from drivers.base import diff
-from drivers.models import (
-    OWNER_MARK,
-    Action,
-    ChangeSet,
-    Conflict,
-    DesiredState,
-    ProfileSpec,
-    Resource,
-    Scope,
-    SubscriberSpec,
-)
+from drivers.models import OWNER_MARK, Action, ChangeSet, Conflict, Resource, Scope
+from policies.desired import DesiredState, ProfileSpec, SubscriberSpec
 from policies.rates import RateLimit, format_rate
 
 __all__ = [

@@ -18,7 +18,6 @@ from daemon.db import (
     ApiToken,
     AuditEntry,
     Base,
-    ConnectionType,
     Customer,
     CustomerTag,
     Invoice,
@@ -38,7 +37,6 @@ from daemon.db import (
     RouterOp,
     RouterOpStatus,
     Service,
-    ServiceState,
     UsageSample,
     User,
     UserRole,
@@ -51,6 +49,7 @@ from daemon.db import (
     upgrade,
 )
 from daemon.services.invoices import next_invoice_number
+from policies.desired import ConnectionType, ServiceState
 
 AT = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
 

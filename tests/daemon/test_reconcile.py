@@ -19,7 +19,6 @@ from daemon.cli import main
 from daemon.config import DunningStepSettings, RouterSettings, SecuritySettings
 from daemon.db import (
     AuditEntry,
-    ConnectionType,
     Customer,
     Plan,
     Router,
@@ -28,7 +27,6 @@ from daemon.db import (
     RouterOpStatus,
     RouterStatus,
     Service,
-    ServiceState,
     make_engine,
     session_factory,
     upgrade,
@@ -43,6 +41,7 @@ from drivers.mikrotik import MikrotikDriver
 from drivers.models import Resource, Scope
 from lab.routeros import RouterOSEmulator
 from lab.routeros.testing import ENFORCEMENT, EngineSettings, write_secret
+from policies.desired import ConnectionType, ServiceState
 from tests.conftest import MakeConfig
 from tests.routeros import POOL, USERS, MakeParams
 

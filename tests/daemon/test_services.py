@@ -12,10 +12,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from daemon.config import Settings, load_settings
-from daemon.db import AuditEntry, LedgerEntry, Router, RouterOp, Service, ServiceState
+from daemon.db import AuditEntry, LedgerEntry, Router, RouterOp, Service
 from daemon.security import SecretBox
 from daemon.services import Conflict, Invalid, NotFound, audit, customers, ledger, ops, payments, plans, routers, users
 from daemon.services import services as subs
+from policies.desired import ServiceState
 from policies.money import Money, currency
 from tests.conftest import MakeConfig
 

@@ -12,16 +12,8 @@ from dataclasses import replace
 from datetime import datetime
 
 from drivers.base import Driver, DriverError
-from drivers.models import (
-    Action,
-    ApplyResult,
-    ChangeSet,
-    CounterSample,
-    DesiredState,
-    Resource,
-    RouterFacts,
-    Scope,
-)
+from drivers.models import Action, ApplyResult, ChangeSet, CounterSample, Resource, RouterFacts, Scope
+from policies.desired import DesiredState
 
 
 def reconcile(driver: Driver, desired: DesiredState) -> tuple[ChangeSet, ApplyResult]:

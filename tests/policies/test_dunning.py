@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from policies.desired import ServiceState
 from policies.dunning import (
     AccountStanding,
     DunningDecision,
@@ -43,24 +44,30 @@ def on(days_past_due: int) -> date:
 @pytest.mark.parametrize(
     ("account", "days", "step", "action", "state"),
     [
-        (owing(), 0, None, "none", "active"),  # due today
-        (owing(), 2, None, "none", "active"),
-        (owing(), 3, "reminder", "remind", "active"),
-        (owing(), 7, "slow-down", "throttle", "throttled"),
-        (owing(999), 7, "reminder", "remind", "active"),  # 9.99 is under the 10.00 throttle minimum
-        (owing(999), 14, "suspend", "suspend", "suspended"),  # the minimum applies to its own step only
-        (owing(), 13, "slow-down", "throttle", "throttled"),
-        (owing(), 14, "suspend", "suspend", "suspended"),
-        (owing(), 21, "final-notice", "remind", "suspended"),  # a reminder after suspension keeps it suspended
-        (owing(), 59, "final-notice", "remind", "suspended"),
+        (owing(), 0, None, "none", ServiceState.ACTIVE),  # due today
+        (owing(), 2, None, "none", ServiceState.ACTIVE),
+        (owing(), 3, "reminder", "remind", ServiceState.ACTIVE),
+        (owing(), 7, "slow-down", "throttle", ServiceState.THROTTLED),
+        (owing(999), 7, "reminder", "remind", ServiceState.ACTIVE),  # 9.99 is under the 10.00 throttle minimum
+        (owing(999), 14, "suspend", "suspend", ServiceState.SUSPENDED),  # the minimum applies to its own step only
+        (owing(), 13, "slow-down", "throttle", ServiceState.THROTTLED),
+        (owing(), 14, "suspend", "suspend", ServiceState.SUSPENDED),
+        (
+            owing(),
+            21,
+            "final-notice",
+            "remind",
+            ServiceState.SUSPENDED,
+        ),  # a reminder after suspension keeps it suspended
+        (owing(), 59, "final-notice", "remind", ServiceState.SUSPENDED),
         (owing(), 60, "terminate", "terminate", "terminated"),
-        (owing(), -5, None, "none", "active"),  # not yet due
+        (owing(), -5, None, "none", ServiceState.ACTIVE),  # not yet due
     ],
 )
 def test_ladder(account: AccountStanding, days: int, step: str | None, action: str, state: str) -> None:
     decision = evaluate(LADDER, account, on(days))
     assert (decision.step, decision.action, decision.service_state) == (step, action, state)
-    assert decision.throttle_rate == (SLOW if state == "throttled" else None)
+    assert decision.throttle_rate == (SLOW if state == ServiceState.THROTTLED else None)
 
 
 def test_reason_explains_the_decision() -> None:
@@ -80,28 +87,28 @@ def test_reason_explains_the_decision() -> None:
     ],
 )
 def test_paying_releases(account: AccountStanding) -> None:
-    assert evaluate(LADDER, account, on(30)) == DunningDecision(None, "none", "active", "nothing unpaid")
+    assert evaluate(LADDER, account, on(30)) == DunningDecision(None, "none", ServiceState.ACTIVE, "nothing unpaid")
 
 
 def test_never_suspend_caps_enforcement_at_reminders() -> None:
     decision = evaluate(LADDER, owing(never_suspend=True), on(30))
-    assert (decision.step, decision.action, decision.service_state) == ("final-notice", "remind", "active")
+    assert (decision.step, decision.action, decision.service_state) == ("final-notice", "remind", ServiceState.ACTIVE)
     assert "account is marked never-suspend, holding suspend at step 'suspend'" in decision.reason
     before_any_reminder = (DunningStep("cut", 1, None, "suspend"),)
     held = evaluate(before_any_reminder, owing(never_suspend=True), on(5))
-    assert (held.step, held.action, held.service_state) == (None, "none", "active")
+    assert (held.step, held.action, held.service_state) == (None, "none", ServiceState.ACTIVE)
 
 
 def test_promise_to_pay_holds_until_its_date() -> None:
     promised = owing(promise_until=on(20))
     held = evaluate(LADDER, promised, on(15))
-    assert (held.step, held.action, held.service_state) == ("reminder", "remind", "active")
+    assert (held.step, held.action, held.service_state) == ("reminder", "remind", ServiceState.ACTIVE)
     assert "promise to pay until 2025-03-21" in held.reason
     assert evaluate(LADDER, promised, on(20)).service_state == "active"  # the promised day itself is held
     lapsed = evaluate(LADDER, promised, on(21))
-    assert (lapsed.step, lapsed.service_state) == ("final-notice", "suspended")
+    assert (lapsed.step, lapsed.service_state) == ("final-notice", ServiceState.SUSPENDED)
     past_promise = evaluate(LADDER, owing(promise_until=on(2)), on(8))
-    assert past_promise.service_state == "throttled"
+    assert past_promise.service_state == ServiceState.THROTTLED
 
 
 def test_stronger_throttle_later_wins() -> None:

@@ -7,7 +7,7 @@ from ipaddress import IPv4Address
 
 import pytest
 
-from drivers.models import EnforcementSpec
+from policies.desired import EnforcementSpec
 from policies.provisioning import (
     BLOCK_RATE,
     BLOCKED_PROFILE,

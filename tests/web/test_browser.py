@@ -12,7 +12,8 @@ from flask import Flask
 from sqlalchemy import update
 from waitress.server import create_server
 
-from daemon.db.models import Service, ServiceState
+from daemon.db.models import Service
+from policies.desired import ServiceState
 from tests.support import require
 from tests.web.conftest import ADMIN_PASSWORD, Seeded
 

@@ -7,8 +7,9 @@ from datetime import date, timedelta
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
-from daemon.db.models import AuditEntry, Router, RouterOp, RouterStatus, Service, ServiceState, UsageSample, utcnow
+from daemon.db.models import AuditEntry, Router, RouterOp, RouterStatus, Service, UsageSample, utcnow
 from daemon.services import payments, plans, services, users
+from policies.desired import ServiceState
 from tests.web.conftest import PPPOE_PASSWORD, Seeded, csrf_of, sign_in
 
 

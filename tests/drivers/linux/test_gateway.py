@@ -17,9 +17,10 @@ from daemon.config import load_settings
 from drivers.base import ApplyError, CommandError, ScopeUnavailable
 from drivers.linux import LinuxTcDriver
 from drivers.linux.ssh import SshSession, SshTarget
-from drivers.models import Action, DesiredState, EnforcementSpec, ProfileSpec, Scope, SubscriberSpec
+from drivers.models import Action, Scope
 from lab.linux_gw import LinuxGateway
 from lab.linux_gw.gateway import PORTAL_BODY, UPSTREAM_BODY
+from policies.desired import ConnectionType, DesiredState, EnforcementSpec, ProfileSpec, ServiceState, SubscriberSpec
 from policies.rates import RateLimit
 from tests.conftest import MakeConfig
 from tests.drivers import contract
@@ -47,10 +48,13 @@ def driver(lab: LinuxGateway) -> Iterator[LinuxTcDriver]:
 
 
 def desired(
-    gw: LinuxGateway, *, first: RateLimit = PLAN, first_state: str = "active", profile: str = "10M"
+    gw: LinuxGateway, *, first: RateLimit = PLAN, first_state: ServiceState = ServiceState.ACTIVE, profile: str = "10M"
 ) -> DesiredState:
-    subs = [SubscriberSpec(f"svc-{i}", i, "static", "10M", PLAN, address=addr) for i, addr in enumerate(gw.subscribers)]
-    subs[0] = replace(subs[0], rate=first, state=first_state, profile=profile)  # type: ignore[arg-type]
+    subs = [
+        SubscriberSpec(f"svc-{i}", i, ConnectionType.STATIC, "10M", PLAN, address=addr)
+        for i, addr in enumerate(gw.subscribers)
+    ]
+    subs[0] = replace(subs[0], rate=first, state=first_state, profile=profile)
     profiles = (ProfileSpec("10M", PLAN), ProfileSpec("20M", FASTER), ProfileSpec("throttle", THROTTLE))
     return DesiredState(profiles, tuple(subs), EnforcementSpec(payment_page_url=gw.payment_page_url))
 
@@ -94,12 +98,12 @@ def test_plan_rates_hold_then_a_plan_change_takes_effect(driver: LinuxTcDriver, 
 
 def test_throttle_suspend_and_payment(driver: LinuxTcDriver, lab: LinuxGateway) -> None:
     addr, other = lab.subscribers[0], lab.subscribers[1]
-    contract.reconcile(driver, desired(lab, first=THROTTLE, first_state="throttled", profile="throttle"))
+    contract.reconcile(driver, desired(lab, first=THROTTLE, first_state=ServiceState.THROTTLED, profile="throttle"))
     down = lab.iperf(addr, download=True).bits_per_second
     assert within(down, THROTTLE.download), f"throttled download {down / 1e6:.2f} Mbit/s"
 
-    contract.reconcile(driver, desired(lab, first_state="suspended"))
-    assert driver.plan(desired(lab, first_state="suspended"), driver.read_state()).empty
+    contract.reconcile(driver, desired(lab, first_state=ServiceState.SUSPENDED))
+    assert driver.plan(desired(lab, first_state=ServiceState.SUSPENDED), driver.read_state()).empty
     # Web browsing lands on the payment page, the portal itself answers, anything else is dropped.
     assert lab.http_get(addr, lab.upstream_url) == PORTAL_BODY + "\n"
     assert lab.http_get(addr, lab.payment_page_url) == PORTAL_BODY + "\n"
@@ -237,7 +241,7 @@ def test_the_daemon_configuration_drives_the_gateway(lab: LinuxGateway, make_con
 
 def test_renaming_the_address_list_moves_suspended_addresses(driver: LinuxTcDriver, lab: LinuxGateway) -> None:
     addr = lab.subscribers[0]
-    suspended = desired(lab, first_state="suspended")
+    suspended = desired(lab, first_state=ServiceState.SUSPENDED)
     contract.reconcile(driver, suspended)
     renamed = replace(suspended, enforcement=replace(suspended.enforcement, address_list="overdue-2"))
     plan = driver.plan(renamed, driver.read_state())
@@ -271,7 +275,7 @@ def test_runs_scoped_to_one_subscriber(driver: LinuxTcDriver, lab: LinuxGateway)
     # Someone slows another subscriber down by hand: a scoped run does not see it, a full run repairs it.
     contract.reconcile(driver, base)
     lab.gateway("tc", "class", "change", "dev", "sub0", "parent", "1001:", "classid", "1001:c", "htb", "rate", "1mbit")
-    suspended = desired(lab, first_state="suspended")
+    suspended = desired(lab, first_state=ServiceState.SUSPENDED)
     plan, _ = contract.scoped_reconcile(driver, suspended, {"svc-0"})
     assert [(c.kind, c.key) for c in plan.changes] == [("nft/suspended", str(addr))]
     assert lab.http_get(addr, lab.upstream_url) == PORTAL_BODY + "\n"
@@ -279,7 +283,7 @@ def test_runs_scoped_to_one_subscriber(driver: LinuxTcDriver, lab: LinuxGateway)
     full = driver.plan(suspended, driver.read_state())
     assert [(c.kind, c.key) for c in full.changes] == [("tc/subscriber", "down|1001:c")]
 
-    contract.check_scoped_run(driver, desired(lab, first_state="suspended"), base, {"svc-0"})
+    contract.check_scoped_run(driver, desired(lab, first_state=ServiceState.SUSPENDED), base, {"svc-0"})
     assert lab.http_get(addr, lab.upstream_url) == UPSTREAM_BODY + "\n"
     assert lab.http_get(other, lab.upstream_url) == UPSTREAM_BODY + "\n"
 
@@ -291,7 +295,7 @@ def test_runs_scoped_to_one_subscriber(driver: LinuxTcDriver, lab: LinuxGateway)
     assert str(addr) not in lab.gateway("nft", "list", "set", "inet", "edgebill", "subscribers-1001")
 
     # A subscriber in a /24 the gateway does not carry yet: its group, filters and key set are created.
-    new = SubscriberSpec("svc-new", 99, "static", "10M", PLAN, address=IPv4Address("100.64.7.20"))
+    new = SubscriberSpec("svc-new", 99, ConnectionType.STATIC, "10M", PLAN, address=IPv4Address("100.64.7.20"))
     grown = replace(base, subscribers=(*base.subscribers, new))
     plan = contract.check_scoped_run(driver, base, grown, {"svc-new"})
     assert ("tc/group", "down|eb:1007") in {(c.kind, c.key) for c in plan.changes}

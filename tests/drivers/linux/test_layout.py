@@ -27,7 +27,8 @@ from drivers.linux.layout import (
     tc_rate_text,
 )
 from drivers.linux.readback import ReadMemo, device_state, nft_resources, parse_classes, parse_qdiscs
-from drivers.models import Action, DesiredState, EnforcementSpec, ProfileSpec, Resource, SubscriberSpec
+from drivers.models import Action, Resource
+from policies.desired import ConnectionType, DesiredState, EnforcementSpec, ProfileSpec, ServiceState, SubscriberSpec
 from policies.rates import RateLimit
 from tests.drivers.linux.params import OFFLINE
 
@@ -35,14 +36,16 @@ PLAN = RateLimit(10_000_000, 5_000_000)
 DEVICES = Devices("sub0", "ifb0", "pfifo")
 
 
-def sub(key: str, address: str | None, state: str = "active", rate: RateLimit = PLAN) -> SubscriberSpec:
+def sub(
+    key: str, address: str | None, state: ServiceState = ServiceState.ACTIVE, rate: RateLimit = PLAN
+) -> SubscriberSpec:
     return SubscriberSpec(
         key=key,
         service_id=1,
-        connection="static",
+        connection=ConnectionType.STATIC,
         profile="10M",
         rate=rate,
-        state=state,  # type: ignore[arg-type]
+        state=state,
         address=IPv4Address(address) if address else None,
     )
 
@@ -122,7 +125,7 @@ def test_bad_settings_are_refused_with_one_line(change: dict[str, object], messa
 
 def test_commands_carry_no_user_text() -> None:
     hostile = "x'; reboot; echo \"$(id)"
-    desired = state(sub(hostile, "100.64.1.7", state="suspended"))
+    desired = state(sub(hostile, "100.64.1.7", state=ServiceState.SUSPENDED))
     rendered = render(desired, DEVICES, ())
     changes, _ = diff(rendered.resources, (), order=ORDER)
     script = Builder(DEVICES).build(changes)

@@ -15,8 +15,9 @@ import pytest
 import drivers
 from drivers.base import ApplyError, AuthError, ConnectError, ConnectTimeout, Driver
 from drivers.mikrotik import MikrotikDriver
-from drivers.models import ChangeSet, DesiredState, EnforcementSpec, ProfileSpec, ServiceState, SubscriberSpec
+from drivers.models import ChangeSet
 from lab.routeros import Quirks, RouterOSEmulator
+from policies.desired import ConnectionType, DesiredState, EnforcementSpec, ProfileSpec, ServiceState, SubscriberSpec
 from policies.rates import Burst, RateLimit
 from tests.drivers import contract
 from tests.routeros import POOL, USERS, MakeParams
@@ -29,13 +30,13 @@ LIST = "edgebill-overdue"
 
 
 def sub(
-    key: str, sid: int, profile: str = "10M", state: ServiceState = "active", address: str | None = None
+    key: str, sid: int, profile: str = "10M", state: ServiceState = ServiceState.ACTIVE, address: str | None = None
 ) -> SubscriberSpec:
     rate = {"10M": R10, "20M": R20, THROTTLE: SLOW}[profile]
     return SubscriberSpec(
         key=key,
         service_id=sid,
-        connection="pppoe",
+        connection=ConnectionType.PPPOE,
         profile=profile,
         rate=rate,
         state=state,
@@ -45,11 +46,11 @@ def sub(
     )
 
 
-def static(sid: int, address: str, state: ServiceState = "active", rate: RateLimit = R20) -> SubscriberSpec:
+def static(sid: int, address: str, state: ServiceState = ServiceState.ACTIVE, rate: RateLimit = R20) -> SubscriberSpec:
     return SubscriberSpec(
         f"svc-{sid}",
         sid,
-        "static",
+        ConnectionType.STATIC,
         "20M",
         rate,
         state,
@@ -149,9 +150,9 @@ def test_throttle_lists_sessions_through_the_profile(driver: MikrotikDriver, emu
     reconcile(driver, BASE)
     emulator.advance(10)
     throttled = state(
-        sub("alice", 1, THROTTLE, "throttled"),
-        sub("bob", 2, THROTTLE, "throttled", address="10.9.0.2"),
-        static(3, "10.9.1.3", "throttled", rate=SLOW),
+        sub("alice", 1, THROTTLE, ServiceState.THROTTLED),
+        sub("bob", 2, THROTTLE, ServiceState.THROTTLED, address="10.9.0.2"),
+        static(3, "10.9.1.3", ServiceState.THROTTLED, rate=SLOW),
     )
     plan = reconcile(driver, throttled)
     assert set(plan.disconnect) == {"alice", "bob"}
@@ -178,7 +179,7 @@ def test_suspend_disables_and_terminate_removes(driver: MikrotikDriver, emulator
     reconcile(driver, BASE)
     emulator.advance(10)
     suspended = state(
-        sub("alice", 1, state="suspended"), sub("bob", 2, "20M", address="10.9.0.2"), static(3, "10.9.1.3")
+        sub("alice", 1, state=ServiceState.SUSPENDED), sub("bob", 2, "20M", address="10.9.0.2"), static(3, "10.9.1.3")
     )
     plan = reconcile(driver, suspended)
     assert plan.disconnect == ("alice",)
@@ -196,7 +197,7 @@ def test_suspend_in_block_mode_keeps_the_secret_enabled_and_lists_the_address(
     driver: MikrotikDriver, emulator: RouterOSEmulator
 ) -> None:
     reconcile(driver, BASE)
-    blocked = state(sub("alice", 1), sub("bob", 2, THROTTLE, "suspended", address="10.9.0.2"), mode="block")
+    blocked = state(sub("alice", 1), sub("bob", 2, THROTTLE, ServiceState.SUSPENDED, address="10.9.0.2"), mode="block")
     reconcile(driver, blocked)
     assert row(emulator, "/ppp/secret", name="bob")["disabled"] == "false"
     assert row(emulator, "/ip/firewall/address-list", list=LIST, address="10.9.0.2")["comment"] == "edgebill:svc=2"

@@ -17,7 +17,8 @@ from drivers.mikrotik.render import (
     render,
     resource_of_row,
 )
-from drivers.models import Action, DesiredState, EnforcementSpec, ProfileSpec, SubscriberSpec
+from drivers.models import Action
+from policies.desired import ConnectionType, DesiredState, EnforcementSpec, ProfileSpec, ServiceState, SubscriberSpec
 from policies.rates import MAX_RATE, Burst, RateLimit
 
 R10 = RateLimit(download=10_000_000, upload=5_000_000)
@@ -160,8 +161,8 @@ def _desired(*subs: SubscriberSpec, mode: str = "disable") -> DesiredState:
     return DesiredState(tuple(ProfileSpec(n, r) for n, r in profiles.items()), subs, enforcement)
 
 
-ALICE = SubscriberSpec("alice", 1, "pppoe", "10M", R10, login="alice", password="pw")
-STATIC = SubscriberSpec("svc-3", 3, "static", "20M", R20B, address=IPv4Address("10.0.0.3"))
+ALICE = SubscriberSpec("alice", 1, ConnectionType.PPPOE, "10M", R10, login="alice", password="pw")
+STATIC = SubscriberSpec("svc-3", 3, ConnectionType.STATIC, "20M", R20B, address=IPv4Address("10.0.0.3"))
 
 
 def test_render_marks_every_entry_and_keeps_passwords_write_only() -> None:
@@ -176,7 +177,9 @@ def test_render_marks_every_entry_and_keeps_passwords_write_only() -> None:
 
 def test_throttled_pppoe_without_address_is_listed_by_its_profile() -> None:
     slow = RateLimit(1_000_000, 512_000)
-    throttled = SubscriberSpec("alice", 1, "pppoe", "edgebill-throttle-1M-512k", slow, "throttled", "alice", "pw")
+    throttled = SubscriberSpec(
+        "alice", 1, ConnectionType.PPPOE, "edgebill-throttle-1M-512k", slow, ServiceState.THROTTLED, "alice", "pw"
+    )
     out = render(_desired(throttled, STATIC))
     by_key = {(r.kind, r.key): r for r in out.resources}
     assert by_key[(PROFILE, "edgebill-throttle-1M-512k")].fields["address-list"] == "overdue"
@@ -185,8 +188,12 @@ def test_throttled_pppoe_without_address_is_listed_by_its_profile() -> None:
 
 
 def test_suspended_static_and_addressed_pppoe_get_list_entries() -> None:
-    bob = SubscriberSpec("bob", 2, "pppoe", "10M", R10, "suspended", "bob", "pw", IPv4Address("10.0.0.2"))
-    gone = SubscriberSpec("svc-3", 3, "static", "20M", R20B, "suspended", address=IPv4Address("10.0.0.3"))
+    bob = SubscriberSpec(
+        "bob", 2, ConnectionType.PPPOE, "10M", R10, ServiceState.SUSPENDED, "bob", "pw", IPv4Address("10.0.0.2")
+    )
+    gone = SubscriberSpec(
+        "svc-3", 3, ConnectionType.STATIC, "20M", R20B, ServiceState.SUSPENDED, address=IPv4Address("10.0.0.3")
+    )
     by_key = {(r.kind, r.key): r for r in render(_desired(bob, gone)).resources}
     assert by_key[(SECRET, "bob")].fields["disabled"] == "true"
     assert by_key[(SECRET, "bob")].fields["remote-address"] == "10.0.0.2"
@@ -197,7 +204,7 @@ def test_suspended_static_and_addressed_pppoe_get_list_entries() -> None:
 
 
 def test_unwritable_input_is_a_conflict_not_a_write_nor_a_removal() -> None:
-    bad = SubscriberSpec("юрий", 9, "pppoe", "10M", R10, login="юрий", password="pw")
+    bad = SubscriberSpec("юрий", 9, ConnectionType.PPPOE, "10M", R10, login="юрий", password="pw")
     actual = [resource_of_row(SECRET, {".id": "*9", "name": "юрий", "comment": "edgebill:svc=9"})]
     cs = plan(_desired(ALICE, bad), actual, encoding="cp1252")
     assert [(c.kind, c.key) for c in cs.conflicts] == [(SECRET, "юрий")]
@@ -208,7 +215,7 @@ def test_unwritable_input_is_a_conflict_not_a_write_nor_a_removal() -> None:
 def test_profile_and_disabled_changes_and_removals_disconnect() -> None:
     d = _desired(ALICE)
     actual = [r for r in render(d).resources]
-    moved = SubscriberSpec("alice", 1, "pppoe", "20M", R20B, login="alice", password="pw")
+    moved = SubscriberSpec("alice", 1, ConnectionType.PPPOE, "20M", R20B, login="alice", password="pw")
     old_secret = next(r for r in actual if r.kind == SECRET)
     actual = [*actual, resource_of_row(SECRET, {".id": "*8", "name": "zed", "comment": "edgebill:svc=8"})]
     actual = [r if r is not old_secret else resource_of_row(SECRET, {".id": "*1", **old_secret.fields}) for r in actual]

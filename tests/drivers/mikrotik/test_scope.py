@@ -10,8 +10,9 @@ import pytest
 
 from drivers.mikrotik import MikrotikDriver
 from drivers.mikrotik import driver as mikrotik_driver
-from drivers.models import ChangeSet, DesiredState, Scope
+from drivers.models import ChangeSet, Scope
 from lab.routeros import RouterOSEmulator
+from policies.desired import DesiredState, ServiceState
 from tests.drivers import contract
 from tests.drivers.mikrotik.test_driver import BASE, LIST, SLOW, THROTTLE, reconcile, row, state, static, sub
 
@@ -88,7 +89,9 @@ def test_a_terminated_scoped_subscriber_is_removed_with_its_list_entries(
     driver: MikrotikDriver, emulator: RouterOSEmulator
 ) -> None:
     suspended = state(
-        sub("alice", 1), sub("bob", 2, "20M", "suspended", address="10.9.0.2"), static(3, "10.9.1.3", "suspended")
+        sub("alice", 1),
+        sub("bob", 2, "20M", ServiceState.SUSPENDED, address="10.9.0.2"),
+        static(3, "10.9.1.3", ServiceState.SUSPENDED),
     )
     reconcile(driver, suspended)
     listed = {r["address"] for r in emulator.items("/ip/firewall/address-list") if r["list"] == LIST}
@@ -111,8 +114,10 @@ def test_a_terminated_scoped_subscriber_is_removed_with_its_list_entries(
 
 
 def test_a_shared_profile_keeps_its_enforcement_list(driver: MikrotikDriver, emulator: RouterOSEmulator) -> None:
-    throttled_static = replace(static(3, "10.9.1.3", "throttled", rate=SLOW), profile=THROTTLE)
-    everyone = state(sub("alice", 1), sub("bob", 2, THROTTLE, "throttled", address="10.9.0.2"), throttled_static)
+    throttled_static = replace(static(3, "10.9.1.3", ServiceState.THROTTLED, rate=SLOW), profile=THROTTLE)
+    everyone = state(
+        sub("alice", 1), sub("bob", 2, THROTTLE, ServiceState.THROTTLED, address="10.9.0.2"), throttled_static
+    )
     reconcile(driver, everyone)
     assert row(emulator, "/ppp/profile", name=THROTTLE)["address-list"] == LIST
     # Service 3 alone uses the throttle profile without needing its list; bob, outside the scope, still does.
@@ -125,7 +130,7 @@ def test_entries_we_do_not_own_stay_unowned_and_untouched(driver: MikrotikDriver
     reconcile(driver, BASE)
     emulator.call("/ppp/secret/add", {"name": "carol", "profile": "default", "password": "x"})
     emulator.call("/ip/firewall/address-list/add", {"list": LIST, "address": "10.9.0.5", "comment": "office"})
-    with_carol = state(*BASE.subscribers, sub("carol", 5, "10M", "suspended", address="10.9.0.5"))
+    with_carol = state(*BASE.subscribers, sub("carol", 5, "10M", ServiceState.SUSPENDED, address="10.9.0.5"))
     scope = Scope.of(with_carol, ["carol"])
     actual = driver.read_state(scope)
     assert {(r.kind, r.key, r.owned) for r in actual if r.kind != "ppp/profile"} == {
@@ -166,7 +171,7 @@ def test_a_scoped_read_asks_the_router_for_fewer_rows(
 def test_a_large_scope_is_read_in_batches(
     driver: MikrotikDriver, emulator: RouterOSEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    many = state(*(sub(f"user{n:02}", n, "10M", "suspended", address=f"10.9.2.{n}") for n in range(1, 11)))
+    many = state(*(sub(f"user{n:02}", n, "10M", ServiceState.SUSPENDED, address=f"10.9.2.{n}") for n in range(1, 11)))
     reconcile(driver, many)
     monkeypatch.setattr(mikrotik_driver, "QUERY_BATCH", 3)
     keys = [f"user{n:02}" for n in (1, 2, 3, 5, 8, 9, 10)]

@@ -287,8 +287,8 @@ class _Loader:
 
     def tax_rate(self, sec: Table) -> Decimal:
         if not sec.has("tax_rate"):
-            rate: Decimal = default(BillingSettings, "tax_rate")
-            return rate
+            absent: Decimal = default(BillingSettings, "tax_rate")
+            return absent
         raw = sec.get("tax_rate")
         if isinstance(raw, float):
             sec.fail("tax_rate", f'must be a quoted decimal like "0.16" (a float is inexact), got {_show(raw)}')

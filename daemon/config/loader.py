@@ -107,7 +107,7 @@ def load_settings(path: Path | str) -> Settings:
     return _Loader(shown, file.absolute(), mode).settings(data)
 
 
-# -- the sections ------------------------------------------------------------------------------------------------
+# -- rules of single values -------------------------------------------------------------------------------------
 
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")

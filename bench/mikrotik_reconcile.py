@@ -30,8 +30,8 @@ from daemon.db import Customer, Plan, Router, RouterKind, Service, make_engine, 
 from daemon.reconcile import ReconcileReport
 from daemon.security import SecretBox
 from lab.routeros import RouterOSEmulator
-from lab.routeros.testing import EngineSettings, router_settings, write_secret
 from policies.desired import ConnectionType
+from tests.lab_setup import EngineSettings, router_settings, write_secret
 
 USERS = {"admin": "bench"}
 KEY = Fernet.generate_key()

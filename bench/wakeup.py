@@ -30,7 +30,7 @@ from daemon.db import make_engine, session_factory, upgrade
 from daemon.reconcile import set_service_state
 from daemon.wakeup import SQLITE_POLL_SECONDS
 from lab.routeros import RouterOSEmulator
-from lab.routeros.testing import seed_subscriber
+from tests.lab_setup import seed_subscriber
 
 USER, PASSWORD = "edgebill", "bench-router-password"
 

@@ -16,7 +16,7 @@ import pytest
 
 from daemon.config import RouterSettings
 from lab.routeros import RouterOSEmulator
-from lab.routeros.testing import router_settings, write_secret
+from tests.lab_setup import router_settings, write_secret
 
 USERS = {"admin": "secret"}
 #: Where sessions get their address when edgebill's profile names none: on a router, the pool of the PPPoE

@@ -2,7 +2,8 @@
 
 Each session's offered load is piecewise constant over epochs of :data:`EPOCH` seconds; the level of an epoch
 comes from a hash of ``(seed, session key, epoch)``, so the same seed gives the same counters whether the
-clock is advanced by one second at a time or by an hour at once.
+clock is advanced by one second at a time or by an hour at once. The router's CPU load (:func:`cpu_load`)
+comes from the same kind of hash, per minute.
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ def _uniforms(seed: int, key: str, epoch: int) -> tuple[float, float, float]:
         int.from_bytes(digest[4:8], "big") / scale,
         int.from_bytes(digest[8:12], "big") / scale,
     )
+
+
+def cpu_load(seed: int, minute: int) -> int:
+    """The simulated CPU load in percent during one minute (0 to 11)."""
+    return int(_uniforms(seed, "cpu", minute)[0] * 12)
 
 
 def offered(seed: int, key: str, epoch: int) -> tuple[int, int]:

@@ -1,6 +1,9 @@
 """The simulated subscribers behind the router: PPPoE CPEs that dial in, and the traffic they carry.
 
-Driven by the router's clock and always called with the router's lock held.
+Driven by the router's clock and always called with the router's lock held. It works on the shared
+:class:`~lab.routeros.device.Device` (menus, clock, settings) through its public methods and follows the changes
+of simple queues through :meth:`~lab.routeros.device.Device.watch`; the command side tells it about secrets
+through :meth:`Subscribers.secret_ready` and :meth:`Subscribers.secret_removed`.
 """
 
 from __future__ import annotations
@@ -9,14 +12,11 @@ import functools
 import ipaddress
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from lab.routeros import network
 from lab.routeros import values as v
-from lab.routeros.model import Item
-
-if TYPE_CHECKING:
-    from lab.routeros.router import Router
+from lab.routeros.device import Device
+from lab.routeros.model import Item, Table
 
 logger = logging.getLogger(__name__)
 
@@ -47,20 +47,33 @@ class Session:
 class Subscribers:
     """Every secret's CPE, the sessions that are up and the traffic model."""
 
-    def __init__(self, router: Router) -> None:
-        self.router = router
+    def __init__(self, device: Device) -> None:
+        self.device = device
         self.sessions: dict[int, Session] = {}  # by secret uid
-        self.cpe_next: dict[int, float] = {}  # secret uid -> next dial attempt
+        self._cpe_next: dict[int, float] = {}  # secret uid -> next dial attempt
         self._by_active: dict[int, Session] = {}  # /ppp/active item uid -> session
         self._in_use: dict[str, int] = {}  # address -> sessions using it
         self._cursor: dict[int, int] = {}  # pool uid -> where the next lease search starts
         self._serial = 0
         self._queue_index: tuple[dict[str, Item], list[tuple[ipaddress.IPv4Network, Item]], dict[int, int]] | None
         self._queue_index = None
+        device.watch(self._changed)
+
+    def _changed(self, table: Table, _item: Item, _dead: bool) -> None:
+        if table.spec.path == "/queue/simple":
+            self.queues_changed()
 
     def queues_changed(self) -> None:
         """Simple queues were added, edited or removed: which queue limits whom must be worked out again."""
         self._queue_index = None
+
+    def secret_ready(self, uid: int) -> None:
+        """A secret was added or enabled: its CPE gets in at its next attempt, now at the latest."""
+        self._cpe_next[uid] = min(self._cpe_next.get(uid, self.device.now), self.device.now)
+
+    def secret_removed(self, uid: int) -> None:
+        """A secret was removed: its CPE stops dialling (a session that is up stays up)."""
+        self._cpe_next.pop(uid, None)
 
     def power_off(self) -> None:
         """Forget every session at once (the router is rebooting; it removes the dynamic entries itself)."""
@@ -69,24 +82,29 @@ class Subscribers:
         self._in_use.clear()
         self._queue_index = None
 
+    def power_on(self) -> None:
+        """The router booted: every secret's CPE dials after the redial delay."""
+        for uid in self.device.tables["/ppp/secret"].by_uid:
+            self._cpe_next[uid] = self.device.now + self.device.redial_delay
+
     def session_by_active(self, uid: int) -> Session | None:
         """The session behind an ``/ppp/active`` item."""
         return self._by_active.get(uid)
 
     def next_event(self) -> float | None:
         times: list[float] = []
-        secrets = self.router.tables["/ppp/secret"].by_uid
-        for uid, when in self.cpe_next.items():
+        secrets = self.device.tables["/ppp/secret"].by_uid
+        for uid, when in self._cpe_next.items():
             secret = secrets.get(uid)
             if (
                 secret is not None
                 and uid not in self.sessions
                 and self._cpe_eligible(secret)
-                and when > self.router.now
+                and when > self.device.now
             ):
                 times.append(when)
-        for item in self.router.tables["/ip/firewall/address-list"].items:
-            if item.expires is not None and item.expires > self.router.now:
+        for item in self.device.tables["/ip/firewall/address-list"].items:
+            if item.expires is not None and item.expires > self.device.now:
                 times.append(item.expires)
         return min(times) if times else None
 
@@ -95,22 +113,22 @@ class Subscribers:
         return secret.values.get("disabled") != "true" and secret.values.get("service") in ("pppoe", "any")
 
     def events(self) -> None:
-        lists = self.router.tables["/ip/firewall/address-list"]
-        for item in [entry for entry in lists.items if entry.expires is not None and entry.expires <= self.router.now]:
-            self.router._discard(lists, item)
-        secrets = self.router.tables["/ppp/secret"]
-        for uid, when in sorted(self.cpe_next.items(), key=lambda pair: (pair[1], pair[0])):
-            if when > self.router.now or uid in self.sessions:
+        lists = self.device.tables["/ip/firewall/address-list"]
+        for item in [entry for entry in lists.items if entry.expires is not None and entry.expires <= self.device.now]:
+            self.device.discard(lists, item)
+        secrets = self.device.tables["/ppp/secret"]
+        for uid, when in sorted(self._cpe_next.items(), key=lambda pair: (pair[1], pair[0])):
+            if when > self.device.now or uid in self.sessions:
                 continue
             secret = secrets.by_uid.get(uid)
             if secret is None:
-                self.cpe_next.pop(uid, None)
+                self._cpe_next.pop(uid, None)
                 continue
             if self._cpe_eligible(secret):
                 self._dial(secret)
 
     def _profile_of(self, secret: Item) -> Item:
-        profiles = self.router.tables["/ppp/profile"]
+        profiles = self.device.tables["/ppp/profile"]
         profile = profiles.by_uid.get(secret.refs.get("profile", -1))
         return profile if profile is not None else profiles.by_key["default"]
 
@@ -120,14 +138,14 @@ class Subscribers:
             return secret.values["remote-address"], None
         remote = profile.values.get("remote-address")
         if remote is None:
-            fallback = self.router.default_remote_range
+            fallback = self.device.default_remote_range
             if fallback is None:
                 return None
             address = self._lease(0, _spans(str(fallback)))
             return (address, None) if address is not None else None
         if remote[0].isdigit():
             return remote, None
-        pools = self.router.tables["/ip/pool"]
+        pools = self.device.tables["/ip/pool"]
         seen: set[int] = set()
         pool = pools.by_key.get(remote)
         while pool is not None and pool.uid not in seen:
@@ -155,16 +173,16 @@ class Subscribers:
         profile = self._profile_of(secret)
         allocation = self._allocate(secret, profile)
         if allocation is None:
-            logger.debug("PPPoE client %s could not get an address; retrying in %ss", name, self.router.redial_delay)
-            self.cpe_next[secret.uid] = self.router.now + max(self.router.redial_delay, 1.0)
+            logger.debug("PPPoE client %s could not get an address; retrying in %ss", name, self.device.redial_delay)
+            self._cpe_next[secret.uid] = self.device.now + max(self.device.redial_delay, 1.0)
             return
         address, pool = allocation
         self._serial += 1
         serial = self._serial
-        mac = self.router._mac(f"cpe:{name}")
+        mac = self.device.mac(f"cpe:{name}")
         ifname = f"<pppoe-{name}>"
-        active_table = self.router.tables["/ppp/active"]
-        active = self.router._new_item(
+        active_table = self.device.tables["/ppp/active"]
+        active = self.device.new_item(
             active_table,
             {
                 "name": name,
@@ -179,10 +197,10 @@ class Subscribers:
             },
             dynamic=True,
         )
-        interfaces = self.router.tables["/interface"]
+        interfaces = self.device.tables["/interface"]
         if ifname in interfaces.by_key:  # a stale entry from an earlier session
-            self.router._discard(interfaces, interfaces.by_key[ifname])
-        interface = self.router._new_item(
+            self.device.discard(interfaces, interfaces.by_key[ifname])
+        interface = self.device.new_item(
             interfaces,
             {"name": ifname, "type": "pppoe-in", "mtu": "1480", "actual-mtu": "1480", "disabled": "false"},
             dynamic=True,
@@ -190,30 +208,30 @@ class Subscribers:
         )
         queue_uid: int | None = None
         rate_text = profile.values.get("rate-limit")
-        queues = self.router.tables["/queue/simple"]
+        queues = self.device.tables["/queue/simple"]
         if rate_text and ifname not in queues.by_key:
             rate = v.parse_rate_limit("rate-limit", rate_text)
-            values = self.router._with_defaults(queues.spec, {"name": ifname, "target": ifname})
+            values = self.device.with_defaults(queues.spec, {"name": ifname, "target": ifname})
             values["max-limit"] = f"{rate.rx}/{rate.tx}"
             values["limit-at"] = f"{rate.min_rx}/{rate.min_tx}"
             values["burst-limit"] = f"{rate.burst_rx}/{rate.burst_tx}"
             values["burst-threshold"] = f"{rate.threshold_rx}/{rate.threshold_tx}"
             values["burst-time"] = f"{v.duration_text(rate.burst_time_rx)}/{v.duration_text(rate.burst_time_tx)}"
             values["priority"] = f"{rate.priority}/{rate.priority}"
-            queue = self.router._new_item(queues, values, dynamic=True, counters=network.Counters())
+            queue = self.device.new_item(queues, values, dynamic=True, counters=network.Counters())
             queues.insert(queue, first=True)
             self._queue_index = None
             queue_uid = queue.uid
         list_uid: int | None = None
         list_name = profile.values.get("address-list")
-        lists = self.router.tables["/ip/firewall/address-list"]
+        lists = self.device.tables["/ip/firewall/address-list"]
         if list_name and (list_name, address) not in lists.by_unique:
-            entry = self.router._new_item(
+            entry = self.device.new_item(
                 lists,
                 {
                     "list": list_name,
                     "address": address,
-                    "creation-time": self.router._date(self.router.now),
+                    "creation-time": self.device.date(self.device.now),
                     "disabled": "false",
                 },
                 dynamic=True,
@@ -226,7 +244,7 @@ class Subscribers:
             name=name,
             address=address,
             mac=mac,
-            started=self.router.now,
+            started=self.device.now,
             active_uid=active.uid,
             interface_uid=interface.uid,
             queue_uid=queue_uid,
@@ -240,10 +258,10 @@ class Subscribers:
         active_table.insert(active)
         interfaces.insert(interface)
         secret.values["last-caller-id"] = mac
-        self.router._notify(active_table, active)
-        self.router._notify(interfaces, interface)
+        self.device.notify(active_table, active)
+        self.device.notify(interfaces, interface)
         if queue_uid is not None:
-            self.router._notify(queues, queues.by_uid[queue_uid])
+            self.device.notify(queues, queues.by_uid[queue_uid])
         logger.debug("PPPoE client %s connected with %s", name, address)
 
     def disconnect(self, session: Session, reason: str | None, *, redial: bool = True) -> None:
@@ -260,18 +278,18 @@ class Subscribers:
             ("/queue/simple", session.queue_uid),
             ("/ip/firewall/address-list", session.address_list_uid),
         ):
-            table = self.router.tables[path]
+            table = self.device.tables[path]
             item = table.by_uid.get(uid) if uid is not None else None
             if item is not None:
-                self.router._discard(table, item)
-        secret = self.router.tables["/ppp/secret"].by_uid.get(session.secret_uid)
+                self.device.discard(table, item)
+        secret = self.device.tables["/ppp/secret"].by_uid.get(session.secret_uid)
         if secret is not None and reason is not None:
-            secret.values["last-logged-out"] = self.router._date(self.router.now)
+            secret.values["last-logged-out"] = self.device.date(self.device.now)
             secret.values["last-caller-id"] = session.mac
             secret.values["last-disconnect-reason"] = reason
-            self.router._notify(self.router.tables["/ppp/secret"], secret)
+            self.device.notify(self.device.tables["/ppp/secret"], secret)
         if secret is not None and redial:
-            self.cpe_next[secret.uid] = self.router.now + self.router.redial_delay
+            self._cpe_next[secret.uid] = self.device.now + self.device.redial_delay
         logger.debug("PPPoE client %s disconnected (%s)", session.name, reason)
 
     def hang_up(self, name: str, reason: str) -> bool:
@@ -282,7 +300,7 @@ class Subscribers:
         return False
 
     def _queue_for(self, session: Session) -> Item | None:
-        queues = self.router.tables["/queue/simple"]
+        queues = self.device.tables["/queue/simple"]
         if session.queue_uid is not None:
             own = queues.by_uid.get(session.queue_uid)
             if own is not None and own.values.get("disabled") != "true":
@@ -316,22 +334,22 @@ class Subscribers:
 
     def _caps(self, queue: Item | None) -> tuple[int, int]:
         if queue is None:
-            return self.router.line_rate, self.router.line_rate
+            return self.device.line_rate, self.device.line_rate
         up, down = (int(part) for part in queue.values["max-limit"].split("/"))
         return (
-            min(up, self.router.line_rate) if up else self.router.line_rate,
-            min(down, self.router.line_rate) if down else self.router.line_rate,
+            min(up, self.device.line_rate) if up else self.device.line_rate,
+            min(down, self.device.line_rate) if down else self.device.line_rate,
         )
 
     def flow(self, start: float, end: float) -> None:
         if end <= start or not self.sessions:
             return
-        interfaces = self.router.tables["/interface"]
+        interfaces = self.device.tables["/interface"]
         uplink = interfaces.items[0] if interfaces.items else None
         for session in self.sessions.values():
             queue = self._queue_for(session)
             up, down = network.integrate(
-                self.router.seed, f"{session.name}#{session.serial}", start, end, self._caps(queue)
+                self.device.seed, f"{session.name}#{session.serial}", start, end, self._caps(queue)
             )
             deltas = []
             for attribute, added in (
@@ -357,21 +375,19 @@ class Subscribers:
                 uplink.counters.add(down_bytes, up_bytes, 0, 0)
 
     def update_rates(self) -> None:
-        for table in (self.router.tables["/queue/simple"], self.router.tables["/interface"]):
+        for table in (self.device.tables["/queue/simple"], self.device.tables["/interface"]):
             for item in table.items:
                 if item.counters is not None:
                     item.counters.up_rate = item.counters.down_rate = 0
-        epoch = int(self.router.now // network.EPOCH)
+        epoch = int(self.device.now // network.EPOCH)
         for session in self.sessions.values():
             queue = self._queue_for(session)
             if queue is None or queue.counters is None:
                 continue
-            up, down = network.offered(self.router.seed, f"{session.name}#{session.serial}", epoch)
+            up, down = network.offered(self.device.seed, f"{session.name}#{session.serial}", epoch)
             caps = self._caps(queue)
             queue.counters.up_rate += network.bounded(up, caps[0])
             queue.counters.down_rate += network.bounded(down, caps[1])
-
-    # ------------------------------------------------------------------ reboot and persistence
 
 
 def _address_at(spans: tuple[tuple[int, int], ...], offset: int) -> str:

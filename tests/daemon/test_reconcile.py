@@ -40,9 +40,9 @@ from drivers.base import ScopeUnavailable
 from drivers.mikrotik import MikrotikDriver
 from drivers.models import Resource, Scope
 from lab.routeros import RouterOSEmulator
-from lab.routeros.testing import ENFORCEMENT, EngineSettings, write_secret
 from policies.desired import ConnectionType, ServiceState
 from tests.conftest import MakeConfig
+from tests.lab_setup import ENFORCEMENT, EngineSettings, write_secret
 from tests.routeros import POOL, USERS, MakeParams
 
 KEY = Fernet.generate_key()

@@ -16,8 +16,8 @@ from daemon.db import Router, RouterStatus, UsageSample, session_factory, upgrad
 from daemon.reconcile import set_service_state
 from daemon.runner import Daemon
 from lab.routeros import RouterOSEmulator
-from lab.routeros.testing import seed_subscriber
 from tests.daemon.conftest import secret
+from tests.lab_setup import seed_subscriber
 from tests.support import wait_for
 
 

@@ -24,9 +24,9 @@ from daemon.runner import Daemon
 from daemon.services import ops
 from daemon.wakeup import WATCHER_THREAD, JobKick, QueueWatcher, watcher_for
 from lab.routeros import RouterOSEmulator
-from lab.routeros.testing import seed_subscriber
 from tests.conftest import MakeConfig
 from tests.daemon.conftest import secret
+from tests.lab_setup import seed_subscriber
 from tests.support import wait_for
 
 #: Longer than any test here takes: whatever reaches the router did so through a wake-up.

@@ -12,11 +12,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, g
+from flask import Flask
 from sqlalchemy.orm import Session, sessionmaker
 
-from daemon.config import Settings, load_settings
-from daemon.services.invoices import format_number
+from daemon.config import Settings, default_config_path, load_settings
+from daemon.db import make_engine, session_factory
+from web import api, auth, billing, dashboard, filters
+from web.context import SESSIONS_KEY, SETTINGS_KEY, close_db
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +47,6 @@ def create_app(
     ``settings`` defaults to the file named by ``EDGEBILL_CONFIG`` (or the default path); ``sessions`` defaults to
     a session factory over ``settings.database.url``. ``test_config`` overrides Flask settings in tests.
     """
-    from daemon.config import default_config_path
-    from daemon.db import make_engine, session_factory
-
     if settings is None:
         settings = load_settings(default_config_path())
     if sessions is None:
@@ -63,27 +62,13 @@ def create_app(
     )
     if test_config:
         app.config.update(test_config)
-    app.extensions["edgebill.settings"] = settings
-    app.extensions["edgebill.sessions"] = sessions
-
-    @app.teardown_appcontext
-    def _close_session(exc: BaseException | None) -> None:
-        db: Session | None = g.pop("db", None)
-        if db is not None:
-            if exc is not None:
-                db.rollback()
-            db.close()
-
-    from web import api, auth, billing, dashboard
-
+    app.extensions[SETTINGS_KEY] = settings
+    app.extensions[SESSIONS_KEY] = sessions
+    app.teardown_appcontext(close_db)
     app.register_blueprint(auth.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(billing.bp)
-    app.jinja_env.filters["money"] = dashboard.money_filter
-    app.jinja_env.filters["rate"] = dashboard.rate_filter
-    app.jinja_env.filters["when"] = dashboard.when_filter
-    app.jinja_env.globals["money"] = dashboard.money_of
-    app.jinja_env.globals["invoice_number"] = format_number
+    filters.register(app)
     log.info("web application ready for %s", settings.web.base_url)
     return app

@@ -7,19 +7,17 @@ JSON, errors included: ``{"error": "not_found", "message": "no service 7"}``. Am
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TypeVar
 
 from flask import Blueprint, abort, g, jsonify, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
-from daemon.db.models import Customer, Plan, Router, Service
 from daemon.diagnosis import diagnose_service
-from daemon.services import customers, ledger, plans, routers, services, users
+from daemon.services import NotFound, customers, ledger, plans, routers, services, users
 from policies.desired import ServiceState
-from web.context import db, settings
-from web.dashboard import today
+from web.context import db, settings, today
 
 log = logging.getLogger(__name__)
 
@@ -49,53 +47,49 @@ def _error(exc: HTTPException) -> ResponseReturnValue:
     return jsonify(error=name, message=exc.description), code
 
 
-def _get_or_404(model: type[T], ident: int) -> T:
-    obj = db().get(model, ident)
-    if obj is None:
-        abort(404, description=f"no {model.__name__.lower()} {ident}")
-    return obj
+def _or_404(what: str, ident: int, fetch: Callable[[], T]) -> T:
+    """``fetch()``, or a 404 answer naming the missing ``what`` if it raises :class:`NotFound`."""
+    try:
+        return fetch()
+    except NotFound:
+        abort(404, description=f"no {what} {ident}")
 
 
 @bp.get("/customers")
 def list_customers() -> ResponseReturnValue:
-    rows = db().scalars(select(Customer).order_by(Customer.id)).all()
-    return jsonify([customers.record_of(c).to_json() for c in rows])
+    return jsonify([c.to_json() for c in customers.list_customers(db())])
 
 
 @bp.get("/customers/<int:customer_id>")
 def get_customer(customer_id: int) -> ResponseReturnValue:
-    c = _get_or_404(Customer, customer_id)
-    body = customers.record_of(c).to_json()
+    c = _or_404("customer", customer_id, lambda: customers.get_customer(db(), customer_id))
+    body = c.to_json()
     body["balance"] = ledger.balance(db(), c.id, settings().billing.currency).to_json()
     return jsonify(body)
 
 
 @bp.get("/plans")
 def list_plans() -> ResponseReturnValue:
-    return jsonify([plans.record_of(p).to_json() for p in db().scalars(select(Plan).order_by(Plan.name)).all()])
+    return jsonify([p.to_json() for p in plans.list_plans(db())])
 
 
 @bp.get("/services")
 def list_services() -> ResponseReturnValue:
-    stmt = select(Service).order_by(Service.id)
     state = request.args.get("state")
-    if state is not None:
-        if state not in {s.value for s in ServiceState}:
-            abort(400, description=f"unknown state {state!r}")
-        stmt = stmt.where(Service.state == ServiceState(state))
+    if state is not None and state not in {s.value for s in ServiceState}:
+        abort(400, description=f"unknown state {state!r}")
     customer = request.args.get("customer_id")
-    if customer is not None:
-        if not customer.isdigit():
-            abort(400, description="customer_id must be a number")
-        stmt = stmt.where(Service.customer_id == int(customer))
-    return jsonify([services.record_of(s).to_json() for s in db().scalars(stmt).all()])
+    if customer is not None and not customer.isdigit():
+        abort(400, description="customer_id must be a number")
+    found = services.list_services(db(), state=state, customer_id=None if customer is None else int(customer))
+    return jsonify([s.to_json() for s in found])
 
 
 @bp.get("/services/<int:service_id>")
 def get_service(service_id: int) -> ResponseReturnValue:
-    s = _get_or_404(Service, service_id)
+    s = _or_404("service", service_id, lambda: services.get_service(db(), service_id))
     d = diagnose_service(db(), s.id, settings().billing, today=today())
-    body = services.record_of(s).to_json()
+    body = s.to_json()
     body["diagnosis"] = {
         "headline": d.headline,
         "findings": [{"severity": f.severity, "title": f.title, "detail": f.detail} for f in d.findings],
@@ -106,4 +100,4 @@ def get_service(service_id: int) -> ResponseReturnValue:
 
 @bp.get("/routers")
 def list_routers() -> ResponseReturnValue:
-    return jsonify([routers.record_of(r).to_json() for r in db().scalars(select(Router).order_by(Router.name)).all()])
+    return jsonify([r.to_json() for r in routers.list_routers(db(), include_retired=True)])

@@ -17,8 +17,9 @@ from typing import ParamSpec, TypeVar
 from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
-from daemon.db.models import User, UserRole
+from daemon.db.models import UserRole
 from daemon.services import users
+from daemon.services.users import UserRecord
 from web.context import db
 
 log = logging.getLogger(__name__)
@@ -52,14 +53,13 @@ def _inject() -> dict[str, object]:
     return {"csrf_token": csrf_token, "current_user": current_user()}
 
 
-def current_user() -> User | None:
+def current_user() -> UserRecord | None:
+    """The signed-in user, if the session names one that is still active."""
     if "user" in g:
-        user: User | None = g.user
+        user: UserRecord | None = g.user
         return user
     uid = session.get("uid")
-    user = db().get(User, uid) if isinstance(uid, int) else None
-    if user is not None and not user.active:
-        user = None
+    user = users.active_user(db(), uid) if isinstance(uid, int) else None
     g.user = user
     return user
 
@@ -73,7 +73,7 @@ def login_required(role: UserRole = UserRole.READONLY) -> Callable[[Callable[P, 
             user = current_user()
             if user is None:
                 return redirect(url_for("auth.login", next=request.path))
-            if ROLE_RANK[user.role] < ROLE_RANK[role]:
+            if ROLE_RANK[UserRole(user.role)] < ROLE_RANK[role]:
                 abort(403)
             return view(*args, **kwargs)
 

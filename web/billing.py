@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from daemon.billing.webhook import handle_event
 from daemon.config import ConfigError
 from daemon.services.errors import ServiceError
-from web import context
+from web.context import db, settings
 
 __all__ = ["bp"]
 
@@ -34,7 +34,7 @@ Reply = tuple[dict[str, Any], int]
 
 def _secret() -> str | None:
     try:
-        return context.settings().payments.stripe_webhook_secret() or None
+        return settings().payments.stripe_webhook_secret() or None
     except ConfigError as exc:
         log.error("%s", exc)
         return None
@@ -59,9 +59,9 @@ def stripe_webhook() -> Reply:
         return {"error": "invalid payload"}, 400
     if not isinstance(event, dict):
         return {"error": "invalid payload"}, 400
-    session = context.db()
+    session = db()
     try:
-        outcome = handle_event(session, "webhook:stripe", context.settings(), event)
+        outcome = handle_event(session, "webhook:stripe", settings(), event)
         session.commit()
     except ServiceError as exc:
         session.rollback()

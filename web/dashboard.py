@@ -1,37 +1,31 @@
-"""The dashboard pages: overview, customers, services (with the diagnosis), routers."""
+"""The dashboard pages: overview, customers, services (with the diagnosis), routers.
+
+Each view parses the request, asks :mod:`daemon.services` (or the billing and diagnosis modules) for records,
+and renders them; none of them queries the database itself.
+"""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from collections.abc import Callable
+from typing import TypeVar
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from sqlalchemy import func, or_, select
 from werkzeug.wrappers import Response
 
 from daemon.billing.payments import receive_payment
 from daemon.billing.pdf import render_invoice_pdf
-from daemon.db.models import (
-    Customer,
-    Invoice,
-    Payment,
-    Plan,
-    Router,
-    RouterOp,
-    RouterOpStatus,
-    Service,
-    UserRole,
-    utcnow,
-)
+from daemon.db.models import UserRole
 from daemon.diagnosis import diagnose_service
 from daemon.reconcile import set_service_state
-from daemon.services import NotFound, ServiceError, ledger
+from daemon.services import NotFound, ServiceError, customers, invoices, ledger, ops, payments, plans, routers
+from daemon.services import services as subs
 from policies.desired import ServiceState
-from policies.money import Money, currency
-from policies.rates import format_rate
 from web.auth import check_csrf, current_user, login_required
-from web.context import db, settings
+from web.context import db, settings, today
 
 bp = Blueprint("dashboard", __name__)
+
+T = TypeVar("T")
 
 PAGE_SIZE = 50
 
@@ -39,76 +33,33 @@ PAGE_SIZE = 50
 STAFF_ACTIONS = ("throttle", "suspend", "resume")
 
 
-def money_of(minor: int, code: str) -> Money:
-    """A stored amount (minor units and currency code) as :class:`Money`, for templates."""
-    return Money(minor, currency(code))
-
-
-def money_filter(value: Money | None) -> str:
-    return "—" if value is None else f"{value.to_json()} {value.currency.code}"
-
-
-def rate_filter(bps: int | None) -> str:
-    return "—" if not bps else format_rate(bps)
-
-
-def when_filter(moment: datetime | date | None) -> str:
-    """A timestamp in the billing time zone, or a plain date."""
-    if moment is None:
-        return "never"
-    if isinstance(moment, datetime):
-        return moment.astimezone(settings().billing.timezone).strftime("%Y-%m-%d %H:%M %Z")
-    return moment.isoformat()
-
-
-def today() -> date:
-    return utcnow().astimezone(settings().billing.timezone).date()
+def _or_404(fetch: Callable[[], T]) -> T:
+    """``fetch()``, or the 404 page if it raises :class:`NotFound`."""
+    try:
+        return fetch()
+    except NotFound:
+        abort(404)
 
 
 @bp.route("/")
 @login_required()
 def overview() -> str:
     session = db()
-    by_state = dict(
-        session.execute(
-            select(Service.state, func.count()).where(Service.state != ServiceState.TERMINATED).group_by(Service.state)
-        ).all()
-    )
-    routers = session.scalars(select(Router).where(Router.retired_at.is_(None)).order_by(Router.name)).all()
-    pending = dict(
-        session.execute(
-            select(RouterOp.router_id, func.count())
-            .where(RouterOp.status == RouterOpStatus.PENDING)
-            .group_by(RouterOp.router_id)
-        ).all()
-    )
-    attention = session.scalars(
-        select(Service)
-        .where(Service.state.in_([ServiceState.THROTTLED, ServiceState.SUSPENDED]))
-        .order_by(Service.state_since.desc())
-        .limit(20)
-    ).all()
     return render_template(
         "overview.html",
-        counts={state.value: by_state.get(state, 0) for state in ServiceState if state is not ServiceState.TERMINATED},
-        customers=session.scalar(select(func.count()).select_from(Customer)),
-        routers=routers,
-        pending=pending,
-        attention=attention,
+        counts=subs.count_by_state(session),
+        customers=customers.count_customers(session),
+        routers=routers.list_routers(session),
+        pending=ops.pending_by_router(session),
+        attention=subs.needing_attention(session, limit=20),
     )
 
 
-@bp.route("/customers")
+@bp.route("/customers", endpoint="customers")
 @login_required()
-def customers() -> str:
+def customers_page() -> str:
     q = request.args.get("q", "").strip()
-    stmt = select(Customer).order_by(Customer.name)
-    if q:
-        like = f"%{q}%"
-        stmt = stmt.where(or_(Customer.name.ilike(like), Customer.email.ilike(like), Customer.phone.ilike(like)))
-        if q.isdigit():
-            stmt = select(Customer).where(or_(Customer.id == int(q), Customer.name.ilike(like))).order_by(Customer.name)
-    rows = db().scalars(stmt.limit(PAGE_SIZE)).all()
+    rows = customers.search_customers(db(), q, limit=PAGE_SIZE)
     return render_template("customers.html", customers=rows, q=q)
 
 
@@ -116,22 +67,13 @@ def customers() -> str:
 @login_required()
 def customer(customer_id: int) -> str:
     session = db()
-    cust = session.get(Customer, customer_id)
-    if cust is None:
-        abort(404)
-    services = session.scalars(select(Service).where(Service.customer_id == cust.id).order_by(Service.id)).all()
-    invoices = session.scalars(
-        select(Invoice).where(Invoice.customer_id == cust.id).order_by(Invoice.issued_on.desc(), Invoice.id.desc())
-    ).all()
-    payments = session.scalars(
-        select(Payment).where(Payment.customer_id == cust.id).order_by(Payment.received_at.desc()).limit(20)
-    ).all()
+    cust = _or_404(lambda: customers.get_customer(session, customer_id))
     return render_template(
         "customer.html",
         customer=cust,
-        services=services,
-        invoices=invoices,
-        payments=payments,
+        services=subs.list_services(session, customer_id=cust.id),
+        invoices=invoices.list_invoices(session, customer_id=cust.id, by_date=True),
+        payments=payments.list_payments(session, customer_id=cust.id, by_date=True, limit=20),
         balance=ledger.balance(session, cust.id, settings().billing.currency),
     )
 
@@ -171,37 +113,35 @@ def customer_payment(customer_id: int) -> Response:
 @bp.route("/invoices/<int:invoice_id>.pdf")
 @login_required()
 def invoice_pdf(invoice_id: int) -> Response:
-    if db().get(Invoice, invoice_id) is None:
-        abort(404)
+    _or_404(lambda: invoices.get_invoice(db(), invoice_id))
     pdf = render_invoice_pdf(db(), settings(), invoice_id)
     return Response(
         pdf, mimetype="application/pdf", headers={"Content-Disposition": f"inline; filename=invoice-{invoice_id}.pdf"}
     )
 
 
-@bp.route("/services")
+@bp.route("/services", endpoint="services")
 @login_required()
-def services() -> str:
+def services_page() -> str:
     state = request.args.get("state", "")
-    stmt = select(Service).order_by(Service.id)
-    if state in {s.value for s in ServiceState}:
-        stmt = stmt.where(Service.state == ServiceState(state))
-    rows = db().scalars(stmt.limit(PAGE_SIZE)).all()
-    return render_template("services.html", services=rows, state=state, states=[s.value for s in ServiceState])
+    states = [s.value for s in ServiceState]
+    rows = subs.list_services(db(), state=state if state in states else None, limit=PAGE_SIZE)
+    return render_template("services.html", services=rows, state=state, states=states)
 
 
 @bp.route("/services/<int:service_id>")
 @login_required()
 def service(service_id: int) -> str:
     session = db()
-    svc = session.get(Service, service_id)
-    if svc is None:
-        abort(404)
-    diagnosis = diagnose_service(session, svc.id, settings().billing, today=today())
-    ops = session.scalars(
-        select(RouterOp).where(RouterOp.service_id == svc.id).order_by(RouterOp.id.desc()).limit(20)
-    ).all()
-    return render_template("service.html", service=svc, diagnosis=diagnosis, ops=ops, actions=STAFF_ACTIONS)
+    svc = _or_404(lambda: subs.get_service(session, service_id))
+    return render_template(
+        "service.html",
+        service=svc,
+        router=routers.get_router(session, svc.router),
+        diagnosis=diagnose_service(session, svc.id, settings().billing, today=today()),
+        ops=ops.list_ops(session, service_id=svc.id, newest_first=True, limit=20),
+        actions=STAFF_ACTIONS,
+    )
 
 
 @bp.post("/services/<int:service_id>/state")
@@ -229,23 +169,18 @@ def service_state(service_id: int) -> Response:
     return redirect(url_for("dashboard.service", service_id=service_id))
 
 
-@bp.route("/plans")
+@bp.route("/plans", endpoint="plans")
 @login_required()
-def plans() -> str:
-    rows = db().scalars(select(Plan).order_by(Plan.name)).all()
-    return render_template("plans.html", plans=rows)
+def plans_page() -> str:
+    return render_template("plans.html", plans=plans.list_plans(db()))
 
 
-@bp.route("/routers")
+@bp.route("/routers", endpoint="routers")
 @login_required()
-def routers() -> str:
+def routers_page() -> str:
     session = db()
-    rows = session.scalars(select(Router).order_by(Router.name)).all()
-    counts = dict(
-        session.execute(
-            select(Service.router_id, func.count())
-            .where(Service.state != ServiceState.TERMINATED)
-            .group_by(Service.router_id)
-        ).all()
+    return render_template(
+        "routers.html",
+        routers=routers.list_routers(session, include_retired=True),
+        counts=subs.count_by_router(session),
     )
-    return render_template("routers.html", routers=rows, counts=counts)

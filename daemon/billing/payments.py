@@ -28,18 +28,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from daemon.billing.account import on_payment
 from daemon.billing.dunning import CustomerDunning
 from daemon.config import Settings
-from daemon.db.models import Customer, Invoice, InvoiceKind, Payment, PaymentMethod
-from daemon.services import payments
+from daemon.db.models import PaymentMethod
+from daemon.services import customers, invoices, payments
 from daemon.services.errors import Invalid
-from daemon.services.payments import PaymentRecord
+from daemon.services.payments import PaymentDetails, PaymentRecord
 from policies.money import Money
 
 __all__ = [
@@ -81,36 +80,22 @@ def receive_payment(
     actor: str,
     settings: Settings,
     *,
-    customer_id: int,
-    amount: Money | str,
-    method: str | PaymentMethod = PaymentMethod.CASH,
-    reference: str | None = None,
-    received_at: datetime | None = None,
-    external_id: str | None = None,
     as_of: date | None = None,
+    **details: Unpack[PaymentDetails],
 ) -> Received:
-    """Record a payment (:func:`daemon.services.payments.record_payment`), then allocate it and re-evaluate
-    the customer's services (:func:`~daemon.billing.account.on_payment`), in the caller's transaction.
+    """Take a payment in: record it (:func:`daemon.services.payments.record_payment`, whose keyword arguments
+    :class:`~daemon.services.payments.PaymentDetails` names), then allocate it and re-evaluate the customer's
+    services (:func:`~daemon.billing.account.on_payment`), in the caller's transaction. The CLI, the dashboard,
+    the payment webhook and the statement import all take money in through this function.
 
     With ``external_id`` a repeat of a payment already recorded changes nothing and returns ``created=False``.
     """
-    replay = external_id is not None and (
-        session.scalars(select(Payment.id).where(Payment.external_id == external_id)).first() is not None
-    )
-    record = payments.record_payment(
-        session,
-        actor,
-        settings,
-        customer_id=customer_id,
-        amount=amount,
-        method=method,
-        reference=reference,
-        received_at=received_at,
-        external_id=external_id,
-    )
+    external_id = details.get("external_id")
+    replay = external_id is not None and payments.by_external_id(session, external_id) is not None
+    record = payments.record_payment(session, actor, settings, **details)
     if replay:
         return Received(record, False, None)
-    outcome = on_payment(session, settings, customer_id, actor=actor, as_of=as_of)
+    outcome = on_payment(session, settings, record.customer_id, actor=actor, as_of=as_of)
     return Received(record, True, outcome)
 
 
@@ -247,19 +232,13 @@ def _match(session: Session, settings: Settings, reference: str) -> tuple[int | 
     series = re.escape(settings.billing.invoice_series)
     found = re.search(rf"(?<![A-Za-z0-9]){series}-0*(\d{{1,9}})(?![0-9])", reference, re.IGNORECASE)
     if found:
-        customer_id = session.scalars(
-            select(Invoice.customer_id).where(
-                Invoice.series == settings.billing.invoice_series,
-                Invoice.number == int(found.group(1)),
-                Invoice.kind == InvoiceKind.INVOICE,
-            )
-        ).first()
+        customer_id = invoices.billed_customer(session, settings.billing.invoice_series, int(found.group(1)))
         if customer_id is not None:
             return customer_id, f"invoice {found.group(0)}"
     tagged = _CUSTOMER_REF.search(reference)
     if tagged:
         customer_id = int(tagged.group(1))
-        if session.get(Customer, customer_id) is not None:
+        if customers.exists(session, customer_id):
             return customer_id, f"customer reference {tagged.group(0)}"
         return None, f"customer reference {tagged.group(0)} names no customer"
     return None, "no invoice number or customer reference in the reference"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from daemon.db.models import Customer, CustomerTag
@@ -23,9 +23,12 @@ __all__ = [
     "Unset",
     "add_customer",
     "add_tag",
+    "count_customers",
+    "exists",
     "get_customer",
     "list_customers",
     "remove_tag",
+    "search_customers",
     "update_customer",
 ]
 
@@ -99,6 +102,10 @@ def load(session: Session, customer_id: int) -> Customer:
     return row
 
 
+def exists(session: Session, customer_id: int) -> bool:
+    return session.get(Customer, customer_id) is not None
+
+
 def _clean_tags(tags: Iterable[str]) -> list[str]:
     return sorted({check.tag(tag) for tag in tags})
 
@@ -135,22 +142,47 @@ def get_customer(session: Session, customer_id: int) -> CustomerRecord:
     return record_of(load(session, customer_id))
 
 
+def _containing(text: str) -> str:
+    """A ``LIKE`` pattern (escape ``\\``) matching ``text`` anywhere, lower-cased, with ``%`` and ``_`` literal."""
+    return "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _name_matches(pattern: str) -> ColumnElement[bool]:
+    return func.lower(Customer.name).like(pattern, escape="\\")
+
+
+def _text_matches(pattern: str) -> ColumnElement[bool]:
+    return or_(
+        _name_matches(pattern),
+        func.lower(Customer.email).like(pattern, escape="\\"),
+        Customer.phone.like(pattern, escape="\\"),
+    )
+
+
 def list_customers(session: Session, *, tag: str | None = None, search: str | None = None) -> list[CustomerRecord]:
     """Customers by ``id``; ``tag`` keeps those carrying it, ``search`` matches name, email or phone."""
     query = select(Customer).order_by(Customer.id)
     if tag is not None:
         query = query.where(Customer.tag_rows.any(CustomerTag.tag == check.tag(tag)))
     if search is not None and search.strip():
-        pattern = "%" + search.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-        query = query.where(
-            or_(
-                func.lower(Customer.name).like(pattern, escape="\\"),
-                func.lower(Customer.email).like(pattern, escape="\\"),
-                Customer.phone.like(pattern, escape="\\"),
-            )
-        )
+        query = query.where(_text_matches(_containing(search.strip())))
     return [record_of(row) for row in session.scalars(query)]
+
+
+def search_customers(session: Session, text: str, *, limit: int) -> list[CustomerRecord]:
+    """At most ``limit`` customers by name, for a search box: ``text`` matches the name, e-mail or phone
+    (``%`` and ``_`` are plain characters); all digits, it matches the customer number or the name."""
+    query = select(Customer).order_by(Customer.name).limit(max(1, limit))
+    text = text.strip()
+    if text.isdigit():
+        query = query.where(or_(Customer.id == int(text), _name_matches(_containing(text))))
+    elif text:
+        query = query.where(_text_matches(_containing(text)))
+    return [record_of(row) for row in session.scalars(query)]
+
+
+def count_customers(session: Session) -> int:
+    return int(session.scalar(select(func.count(Customer.id))) or 0)
 
 
 def update_customer(

@@ -22,6 +22,7 @@ from policies.money import Money, currency
 __all__ = [
     "InvoiceLineRecord",
     "InvoiceRecord",
+    "billed_customer",
     "format_number",
     "get_invoice",
     "list_invoices",
@@ -142,16 +143,27 @@ def get_invoice(session: Session, invoice_id: int) -> InvoiceRecord:
     return record_of(row)
 
 
+def billed_customer(session: Session, series: str, number: int) -> int | None:
+    """The customer invoice ``number`` of ``series`` (an invoice, not a credit note) was issued to, if any."""
+    query = select(Invoice.customer_id).where(
+        Invoice.series == series, Invoice.number == number, Invoice.kind == InvoiceKind.INVOICE
+    )
+    return session.scalars(query).first()
+
+
 def list_invoices(
     session: Session,
     *,
     customer_id: int | None = None,
     status: str | None = None,
     kind: str | None = None,
+    by_date: bool = False,
     limit: int = 1000,
 ) -> list[InvoiceRecord]:
-    """Invoices and credit notes, newest first, optionally for one customer, status or kind."""
-    query = select(Invoice).order_by(Invoice.id.desc()).limit(max(1, limit))
+    """Invoices and credit notes, newest first (by ``id``, or by issue date with ``by_date``), optionally for
+    one customer, status or kind."""
+    order = (Invoice.issued_on.desc(), Invoice.id.desc()) if by_date else (Invoice.id.desc(),)
+    query = select(Invoice).order_by(*order).limit(max(1, limit))
     if customer_id is not None:
         query = query.where(Invoice.customer_id == customer_id)
     if status is not None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from daemon.db.models import Router, RouterOp, RouterOpStatus, utcnow
@@ -31,6 +31,7 @@ __all__ = [
     "list_ops",
     "mark_done",
     "mark_failed",
+    "pending_by_router",
 ]
 
 log = logging.getLogger(__name__)
@@ -135,10 +136,20 @@ def enqueue_reconcile(session: Session, router_id: int, *, reason: str, service_
 
 
 def list_ops(
-    session: Session, *, router: str | None = None, status: str | None = None, limit: int = 1000
+    session: Session,
+    *,
+    router: str | None = None,
+    status: str | None = None,
+    service_id: int | None = None,
+    newest_first: bool = False,
+    limit: int = 1000,
 ) -> list[RouterOpRecord]:
-    """Operations in queue order (``id``), optionally for one router name and one status."""
-    query = select(RouterOp, Router.name).join(Router, Router.id == RouterOp.router_id).order_by(RouterOp.id)
+    """Operations in queue order (``id``, or its reverse with ``newest_first``), optionally for one router name,
+    one status and one service."""
+    query = select(RouterOp, Router.name).join(Router, Router.id == RouterOp.router_id)
+    query = query.order_by(RouterOp.id.desc() if newest_first else RouterOp.id)
+    if service_id is not None:
+        query = query.where(RouterOp.service_id == service_id)
     if router is not None:
         query = query.where(Router.name == router)
     if status is not None:
@@ -148,6 +159,16 @@ def list_ops(
             raise Invalid(f"invalid operation status {status!r}: expected pending, done or failed") from None
     query = query.limit(max(1, limit))
     return [_record_of(row, name) for row, name in session.execute(query)]
+
+
+def pending_by_router(session: Session) -> dict[int, int]:
+    """How many operations are pending for each router id (routers with none left out)."""
+    query = (
+        select(RouterOp.router_id, func.count())
+        .where(RouterOp.status == RouterOpStatus.PENDING)
+        .group_by(RouterOp.router_id)
+    )
+    return {router_id: count for router_id, count in session.execute(query)}
 
 
 def due_ops(session: Session, router_id: int, *, now: datetime | None = None) -> list[RouterOp]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -19,7 +19,9 @@ from daemon.services.errors import Conflict, Invalid, NotFound
 from policies.money import Currency, Money, currency
 
 __all__ = [
+    "PaymentDetails",
     "PaymentRecord",
+    "by_external_id",
     "get_payment",
     "list_payments",
     "record_payment",
@@ -98,44 +100,60 @@ def positive_amount(value: Money | str, cur: Currency, noun: str, *, elsewhere: 
     return value
 
 
-def record_payment(
-    session: Session,
-    actor: str,
-    settings: Settings,
-    *,
-    customer_id: int,
-    amount: Money | str,
-    method: str | PaymentMethod = PaymentMethod.CASH,
-    reference: str | None = None,
-    received_at: datetime | None = None,
-    external_id: str | None = None,
-) -> PaymentRecord:
-    """Record money received from a customer and credit their ledger.
+class PaymentDetails(TypedDict, total=False):
+    """The keyword arguments of :func:`record_payment`, and of every caller that takes a payment in
+    (:func:`daemon.billing.payments.receive_payment`)."""
 
-    ``amount`` (``Money``, or a decimal string such as ``"30.00"``) must be above zero and in the billing
-    currency (``settings.billing.currency``). With ``external_id``
-    (a payment processor's id) the call is idempotent: the same id with the same customer and amount returns
-    the payment already recorded, and writes nothing; the same id with different details is a
-    :class:`Conflict`.
+    customer_id: Required[int]
+    #: ``Money``, or a decimal string such as ``"30.00"``.
+    amount: Required[Money | str]
+    #: ``cash`` when not given.
+    method: str | PaymentMethod
+    reference: str | None
+    #: Now when not given; timezone-aware.
+    received_at: datetime | None
+    #: A payment processor's or a bank statement's id for the payment; makes recording it idempotent.
+    external_id: str | None
+
+
+def by_external_id(session: Session, external_id: str) -> PaymentRecord | None:
+    """The payment recorded with this external id, if any."""
+    row = session.scalars(select(Payment).where(Payment.external_id == external_id)).one_or_none()
+    return None if row is None else record_of(row)
+
+
+def record_payment(
+    session: Session, actor: str, settings: Settings, **details: Unpack[PaymentDetails]
+) -> PaymentRecord:
+    """Record money received from a customer and credit their ledger (:class:`PaymentDetails` names the
+    keyword arguments).
+
+    ``amount`` must be above zero and in the billing currency (``settings.billing.currency``). With
+    ``external_id`` the call is idempotent: the same id with the same customer and amount returns the payment
+    already recorded, and writes nothing; the same id with different details is a :class:`Conflict`.
     """
+    customer_id = details["customer_id"]
     accepted = settings.billing.currency
-    amount = positive_amount(amount, accepted, "payment", elsewhere=f"this installation bills in {accepted.code}")
-    paid_by = _method(method)
-    ref = check.text(reference, "reference", max_len=200)
-    ext = check.text(external_id, "external id", max_len=200)
-    when = received_at or utcnow()
+    amount = positive_amount(
+        details["amount"], accepted, "payment", elsewhere=f"this installation bills in {accepted.code}"
+    )
+    paid_by = _method(details.get("method", PaymentMethod.CASH))
+    ref = check.text(details.get("reference"), "reference", max_len=200)
+    ext = check.text(details.get("external_id"), "external id", max_len=200)
+    when = details.get("received_at") or utcnow()
     if when.tzinfo is None:
         raise Invalid("received_at must be timezone-aware")
     customers.load(session, customer_id)
     if ext is not None:
-        existing = session.scalars(select(Payment).where(Payment.external_id == ext)).one_or_none()
+        existing = by_external_id(session, ext)
         if existing is not None:
-            if (existing.customer_id, existing.amount_minor, existing.currency) == (
+            paid = existing.amount
+            if (existing.customer_id, paid.minor, paid.currency.code) == (
                 customer_id,
                 amount.minor,
                 amount.currency.code,
             ):
-                return record_of(existing)
+                return existing
             raise Conflict(f"external id {ext!r} was already used for payment {existing.id} with other details")
     row = Payment(
         customer_id=customer_id,
@@ -209,9 +227,12 @@ def get_payment(session: Session, payment_id: int) -> PaymentRecord:
     return record_of(row)
 
 
-def list_payments(session: Session, *, customer_id: int | None = None, limit: int = 1000) -> list[PaymentRecord]:
-    """Payments and refunds, newest first."""
-    query = select(Payment).order_by(Payment.id.desc()).limit(max(1, limit))
+def list_payments(
+    session: Session, *, customer_id: int | None = None, by_date: bool = False, limit: int = 1000
+) -> list[PaymentRecord]:
+    """Payments and refunds, newest first (by ``id``, or by the time received with ``by_date``)."""
+    query = select(Payment).order_by(Payment.received_at.desc() if by_date else Payment.id.desc())
+    query = query.limit(max(1, limit))
     if customer_id is not None:
         query = query.where(Payment.customer_id == customer_id)
     return [record_of(row) for row in session.scalars(query)]

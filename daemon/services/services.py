@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from daemon.config import Settings
@@ -28,9 +28,12 @@ from policies.rates import format_rate
 __all__ = [
     "ServiceRecord",
     "add_service",
+    "count_by_router",
+    "count_by_state",
     "get_service",
     "list_services",
     "load_service",
+    "needing_attention",
     "pppoe_password",
     "secret_box",
     "set_service_plan",
@@ -207,13 +210,10 @@ def list_services(
     state: str | None = None,
     router: str | None = None,
     plan: str | None = None,
+    limit: int | None = None,
 ) -> list[ServiceRecord]:
-    """Services by ``id``, optionally filtered."""
-    query = (
-        select(Service)
-        .options(selectinload(Service.customer), selectinload(Service.plan), selectinload(Service.router))
-        .order_by(Service.id)
-    )
+    """Services by ``id``, optionally filtered; the first ``limit`` of them if given."""
+    query = _named(select(Service)).order_by(Service.id)
     if customer_id is not None:
         query = query.where(Service.customer_id == customer_id)
     if state is not None:
@@ -226,7 +226,38 @@ def list_services(
         query = query.where(Service.router_id == routers.load_router(session, router).id)
     if plan is not None:
         query = query.where(Service.plan_id == plans.load_plan(session, plan).id)
+    if limit is not None:
+        query = query.limit(max(1, limit))
     return [record_of(row) for row in session.scalars(query)]
+
+
+def _named(query: Select[Service]) -> Select[Service]:
+    """``query`` loading the customer, plan and router its records name: one query per kind, not per service."""
+    return query.options(selectinload(Service.customer), selectinload(Service.plan), selectinload(Service.router))
+
+
+def needing_attention(session: Session, *, limit: int) -> list[ServiceRecord]:
+    """The throttled and suspended services, most recently changed first (at most ``limit``)."""
+    query = _named(select(Service)).where(Service.state.in_([ServiceState.THROTTLED, ServiceState.SUSPENDED]))
+    query = query.order_by(Service.state_since.desc()).limit(max(1, limit))
+    return [record_of(row) for row in session.scalars(query)]
+
+
+def count_by_state(session: Session) -> dict[str, int]:
+    """How many services are in each state but ``terminated`` (every such state named, zero included)."""
+    query = select(Service.state, func.count()).where(Service.state != ServiceState.TERMINATED).group_by(Service.state)
+    found = {state: count for state, count in session.execute(query)}
+    return {state.value: found.get(state, 0) for state in ServiceState if state is not ServiceState.TERMINATED}
+
+
+def count_by_router(session: Session) -> dict[int, int]:
+    """How many services that are not terminated each router id carries (routers with none left out)."""
+    query = (
+        select(Service.router_id, func.count())
+        .where(Service.state != ServiceState.TERMINATED)
+        .group_by(Service.router_id)
+    )
+    return {router_id: count for router_id, count in session.execute(query)}
 
 
 def set_service_plan(session: Session, actor: str, service_id: int, plan_name: str) -> ServiceRecord:

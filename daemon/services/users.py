@@ -22,6 +22,7 @@ __all__ = [
     "IssuedToken",
     "TokenRecord",
     "UserRecord",
+    "active_user",
     "authenticate",
     "check_new_credentials",
     "count_users",
@@ -150,6 +151,12 @@ def create_user(session: Session, actor: str, username: str, password: str, role
 
 def get_user(session: Session, username: str) -> UserRecord:
     return _user_record(_load_user(session, username))
+
+
+def active_user(session: Session, user_id: int) -> UserRecord | None:
+    """The user with this id if it exists and is active (a signed-in session's user), else ``None``."""
+    row = session.get(User, user_id)
+    return _user_record(row) if row is not None and row.active else None
 
 
 def list_users(session: Session) -> list[UserRecord]:

@@ -8,7 +8,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
 from daemon.db.models import AuditEntry, Router, RouterOp, RouterStatus, Service, UsageSample, utcnow
-from daemon.services import payments, plans, services, users
+from daemon.services import customers, payments, plans, services, users
 from policies.desired import ServiceState
 from tests.web.conftest import PPPOE_PASSWORD, Seeded, csrf_of, sign_in
 
@@ -64,6 +64,20 @@ def test_customer_search_and_page(admin: FlaskClient, seeded: Seeded) -> None:
     page = admin.get(f"/customers/{seeded.customer_id}").get_data(as_text=True)
     assert "ada@example.net" in page and "home-10" in page
     assert admin.get("/customers/9999").status_code == 404
+
+
+def test_customer_search_takes_percent_and_underscore_literally(admin: FlaskClient, seeded: Seeded) -> None:
+    def search(q: str) -> str:
+        return admin.get("/customers", query_string={"q": q}).get_data(as_text=True)
+
+    for wildcard in ("%", "_", "a%e", "ada_lovelace", "%@example.net"):
+        page = search(wildcard)
+        assert "No customers match" in page and "Ada Lovelace" not in page
+    with seeded.sessions.begin() as s:
+        customers.add_customer(s, "test", name="Bob 100%_Ruiz", email="bob@example.net")
+    for literal in ("100%_", "%", "_"):
+        page = search(literal)
+        assert "Bob 100%_Ruiz" in page and "Ada Lovelace" not in page
 
 
 def test_service_page_explains_a_suspension_and_an_unreachable_router(admin: FlaskClient, seeded: Seeded) -> None:

@@ -5,7 +5,7 @@ come from the keys read last (an address no longer desired must still be cleared
 derived from its address: its class and filter (``G:M``) on each device, its /24's group class (``eb:G``) and
 child qdisc (``G:``), its key in set ``subscribers-G``, its suspension in the address list. The kernel lists
 classes and filters per qdisc and nftables lists one set at a time, so a scoped read costs what a few /24s cost,
-whatever the size of the gateway. Pure functions: the driver runs the script and hands the output back.
+whatever the size of the gateway. Pure functions: :mod:`drivers.linux.readback` puts the read together.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from drivers.linux.layout import (
     hx,
     root_filter_handle,
 )
-from drivers.linux.readback import element_address, nft_sets
+from drivers.linux.parse import element_address, nft_sets
 from drivers.models import Resource, Scope
 
 #: Printed instead of a set that could not be listed (no table, no such set).

@@ -160,6 +160,9 @@ class Driver(Protocol):
     def plan(self, desired: DesiredState, actual: Iterable[Resource], scope: Scope | None = None) -> ChangeSet:
         """Pure: the writes that turn ``actual`` into ``desired``. No I/O; the same in check mode.
 
+        A driver may keep what a plan rendered to make the next one cheaper (passed to its pure plan function
+        and replaced by the one returned), never anything the result depends on.
+
         With a ``scope``, ``desired`` holds (at least) the scoped subscribers and ``actual`` what
         ``read_state(scope)`` returned: only the scoped subscribers' entries are added, changed or removed, and
         what they need is added; nothing shared is changed or removed.

@@ -15,11 +15,11 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Self
+from types import MappingProxyType, TracebackType
+from typing import Final, Self
 
 from drivers.base import Driver, DriverError, RouterParams
 
@@ -31,10 +31,12 @@ DriverFactory = Callable[[RouterParams], AbstractContextManager[Driver]]
 
 #: Router kind -> "module:Class" of its driver. Imported on first use so that a gateway-only installation never
 #: loads the RouterOS client, and the other way round.
-DRIVERS = {
-    "mikrotik": "drivers.mikrotik:MikrotikDriver",
-    "linux": "drivers.linux:LinuxTcDriver",
-}
+DRIVERS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "mikrotik": "drivers.mikrotik:MikrotikDriver",
+        "linux": "drivers.linux:LinuxTcDriver",
+    }
+)
 
 
 def create(params: RouterParams) -> Driver:

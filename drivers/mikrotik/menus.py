@@ -25,6 +25,7 @@ import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
+from types import MappingProxyType
 from typing import Final
 
 from drivers.models import OWNER_MARK, Resource
@@ -185,7 +186,7 @@ def text_of(value: object) -> str:
 
 
 _RATE_WORD = re.compile(r"([0-9]+)(?:\.([0-9]+))?([kKmMgG]?)")
-_SCALE = {"": 1, "k": 1_000, "m": 1_000_000, "g": 1_000_000_000}
+_SCALE: Final[Mapping[str, int]] = MappingProxyType({"": 1, "k": 1_000, "m": 1_000_000, "g": 1_000_000_000})
 _DURATION = re.compile(r"(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?")
 _CLOCK = re.compile(r"(?:(\d+)d)?(\d{1,2}):(\d{2}):(\d{2})")
 

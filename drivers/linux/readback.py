@@ -46,8 +46,7 @@ from drivers.linux.parse import (
     parse_qdiscs,
     sections,
 )
-from drivers.linux.scope import MISSING, Targets, class_lines, elements, leaf_script, split_tc
-from drivers.linux.scope import read_script as scope_script
+from drivers.linux.scope import MISSING, Targets, class_lines, elements, leaf_commands, read_commands, split_tc
 from drivers.models import Action, Change, CounterSample, Resource, Scope
 
 _EMPTY_NFT: Final = '{"nftables": []}'
@@ -197,8 +196,8 @@ def gateway_state(text: str, devices: Devices, cache: GatewayCache) -> tuple[tup
 
 
 def scoped_script(devices: Devices, targets: Targets, cache: GatewayCache) -> str:
-    """The script of a scoped read of ``targets`` (:func:`drivers.linux.scope.read_script`, run at once)."""
-    return parallel_script(scope_script(devices, targets, cache.address_lists))
+    """The script of a scoped read of ``targets`` (:func:`drivers.linux.scope.read_commands`, run at once)."""
+    return parallel_script(read_commands(devices, targets, cache.address_lists))
 
 
 def _scoped_classes(
@@ -229,7 +228,7 @@ def unseen_leaves(
     parts: Mapping[str, str], devices: Devices, targets: Targets, cache: GatewayCache, name: str
 ) -> list[Leaf]:
     """The leaf qdiscs in a scoped read's output whose kind the cache does not know: read them with
-    :func:`drivers.linux.scope.leaf_script` and hand the output to :func:`scoped_state`."""
+    :func:`leaves_script` and hand the output to :func:`scoped_state`."""
     unseen: list[Leaf] = []
     for direction, (_, _, classes) in _scoped_classes(parts, devices, targets, name).items():
         kinds = _kinds(cache, direction)
@@ -239,7 +238,8 @@ def unseen_leaves(
 
 
 def leaves_script(unseen: Sequence[Leaf]) -> str:
-    return parallel_script(leaf_script(unseen))
+    """The script listing the ``unseen`` leaf qdiscs (:func:`drivers.linux.scope.leaf_commands`, run at once)."""
+    return parallel_script(leaf_commands(unseen))
 
 
 def scoped_state(

@@ -82,8 +82,8 @@ class Targets:
         return [r for r in resources if self.covers(r)]
 
 
-def read_script(devices: Devices, targets: Targets, address_lists: Sequence[str]) -> list[tuple[str, str]]:
-    """The ``(section, command)`` pairs of a scoped read (run at once by the driver's parallel script).
+def read_commands(devices: Devices, targets: Targets, address_lists: Sequence[str]) -> list[tuple[str, str]]:
+    """The ``(section, command)`` pairs of a scoped read, run at once by :mod:`drivers.linux.readback`.
 
     Per device, one ``tc -j -d -force -batch``: the root qdisc's group classes (``parent eb:``) and the classes of
     each scoped /24's child qdisc, then ``filter get`` of exactly the filters the scope needs, each by its handle
@@ -158,7 +158,7 @@ def _list_set(name: str) -> str:
     return f"nft -j list set {NFT_FAMILY} {NFT_TABLE} {name} 2>/dev/null || echo '{MISSING}'"
 
 
-def leaf_script(wanted: Sequence[tuple[Direction, str, str]]) -> list[tuple[str, str]]:
+def leaf_commands(wanted: Sequence[tuple[Direction, str, str]]) -> list[tuple[str, str]]:
     """Read the leaf qdisc of each ``(direction, device, class id)`` whose qdisc handle was not seen before."""
     return [
         (f"leaf {direction} {cid}", f"tc qdisc show dev {dev} parent {cid} 2>/dev/null")

@@ -31,7 +31,6 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-import drivers
 from bench.linux_tc import addresses
 from daemon import reconcile
 from daemon.config import RouterSettings, Settings, load_settings
@@ -188,7 +187,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             rate = gw.gateway("tc", "class", "show", "dev", gw.interface, "classid", first)
         finally:
             daemon.stop()
-            drivers.keep_sessions(False)
             engine.dispose()
     n = args.subscribers
     print(f"{n} subscribers on the lab gateway, SQLite, daemon with wake-ups; {args.changes} plan changes")

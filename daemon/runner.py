@@ -60,9 +60,9 @@ def reconcile_job(router_name: str | None = None) -> None:
     d = _daemon()
     with d.reconcile_lock:
         if router_name is None:
-            reports = reconcile.reconcile_all(d.sessions, d.settings)
+            reports = reconcile.reconcile_all(d.sessions, d.settings, factory=d.routers.lease)
         else:
-            reports = [reconcile.reconcile_router(d.sessions, d.settings, router_name)]
+            reports = [reconcile.reconcile_router(d.sessions, d.settings, router_name, factory=d.routers.lease)]
     for report in reports:
         log.info("reconcile %s", report.summary())
 
@@ -89,7 +89,9 @@ def pending_job() -> None:
                 services = reconcile.due_services(session, name)
             if services is not None and not services:  # carried out meanwhile (by the CLI, say)
                 continue
-            report = reconcile.reconcile_router(d.sessions, d.settings, name, services=services)
+            report = reconcile.reconcile_router(
+                d.sessions, d.settings, name, services=services, factory=d.routers.lease
+            )
             log.info("reconcile %s", report.summary())
     finally:
         d.reconcile_lock.release()
@@ -127,7 +129,9 @@ class Daemon:
             upgrade(engine)
             sessions = session_factory(engine)
         self.sessions = sessions
-        self.poller = Poller(settings, sessions)
+        #: One driver per router, with its session and caches, for the life of the daemon (closed at stop).
+        self.routers = drivers.RouterPool()
+        self.poller = Poller(settings, sessions, self.routers.lease)
         self.router_names = frozenset(r.name for r in settings.routers)
         #: Held while routers are written to, so that two runs never push to the same router at once.
         self.reconcile_lock = threading.Lock()
@@ -206,8 +210,6 @@ class Daemon:
         if _current is not None and _current is not self:
             raise RuntimeError("another edgebill daemon already runs in this process")
         _current = self
-        # One session per router for the life of the daemon: a run finds it open and costs no login.
-        drivers.keep_sessions(True)
         self.schedule()
         self.scheduler.start()
         bind = self.sessions.kw.get("bind")
@@ -230,7 +232,7 @@ class Daemon:
             self.watcher = None
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
-        drivers.keep_sessions(False)
+        self.routers.close()
         _current = None
         self._stopped.set()
         log.info("daemon stopped")

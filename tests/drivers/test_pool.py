@@ -12,8 +12,8 @@ from drivers import RouterPool
 from drivers.base import AuthError, Driver
 from drivers.mikrotik import MikrotikDriver
 from lab.routeros import RouterOSEmulator
-from lab.routeros.testing import write_secret
 from tests.drivers.contract import DriverContract
+from tests.lab_setup import write_secret
 from tests.routeros import USERS, MakeParams
 from tests.support import wait_for
 

@@ -263,7 +263,7 @@ def run_demo(data_dir: Path) -> int:
     """Start everything and block until Ctrl-C."""
     from waitress.server import create_server
 
-    from daemon.runner import Daemon
+    from daemon.scheduler import Daemon
     from web import create_app
 
     data_dir = data_dir.resolve()

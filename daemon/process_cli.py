@@ -42,7 +42,7 @@ def _listen(text: str) -> tuple[str, int]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from daemon.runner import Daemon
+    from daemon.scheduler import Daemon
 
     Daemon(args.settings).run_forever()
     return 0

@@ -13,13 +13,8 @@ import argparse
 from daemon.cli import CliError, _command, _positive_int, _print_json, _show, actor, checked_engine, transaction
 from daemon.config import ConfigError, Settings
 from daemon.db import session_factory
-from daemon.reconcile import (
-    ReconcileReport,
-    reconcile_all,
-    reconcile_router,
-    services_by_router,
-    set_service_state,
-)
+from daemon.reconcile import ReconcileReport, reconcile_all, reconcile_router, services_by_router
+from daemon.services.state import set_service_state
 
 STATE_COMMANDS = {
     "throttle": "slow a service to the dunning throttle rate",

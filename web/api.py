@@ -15,8 +15,8 @@ from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from daemon.db.models import Customer, Plan, Router, Service
-from daemon.diagnosis import diagnose_service
 from daemon.services import customers, ledger, plans, routers, services, users
+from daemon.services.diagnosis import diagnose_service
 from policies.desired import ServiceState
 from web.context import db, settings
 from web.dashboard import today

@@ -22,9 +22,9 @@ from daemon.db.models import (
     UserRole,
     utcnow,
 )
-from daemon.diagnosis import diagnose_service
-from daemon.reconcile import set_service_state
 from daemon.services import NotFound, ServiceError, ledger
+from daemon.services.diagnosis import diagnose_service
+from daemon.services.state import set_service_state
 from policies.desired import ServiceState
 from policies.money import Money, currency
 from policies.rates import format_rate

@@ -21,9 +21,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from daemon.billing.common import schedule_for, today
+from daemon.billing.coverage import load_coverage
 from daemon.billing.documents import DraftLine, issue_invoice, lock_customer, settle
 from daemon.billing.run import charge_for, setup_for
-from daemon.billing.usage import load_coverage
 from daemon.config import Settings
 from daemon.services import invoices, plans
 from daemon.services import services as subs

@@ -16,7 +16,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from daemon.billing.common import schedule_for
-from daemon.billing.usage import period_usage
 from daemon.config import BillingSettings
 from daemon.db.models import (
     Invoice,
@@ -30,6 +29,7 @@ from daemon.db.models import (
 )
 from daemon.services import invoices, ledger
 from daemon.services.plans import plan_spec
+from daemon.services.usage import period_usage
 from policies.desired import ServiceState
 from policies.money import Money
 from policies.plans import format_quota

@@ -34,7 +34,6 @@ from daemon.billing.common import (
     PREPAID_PREFIX,
     ladder,
     owned_reason,
-    schedule_for,
 )
 from daemon.billing.coverage import load_coverage
 from daemon.billing.documents import Standing, lock_customer, settle
@@ -42,7 +41,7 @@ from daemon.billing.mail import Mailer, MailError, SmtpMailer, Templates
 from daemon.config import Settings
 from daemon.db.models import AuditEntry, Customer, Service
 from daemon.services import audit
-from daemon.services.plans import plan_spec
+from daemon.services.plans import plan_spec, schedule_for
 from daemon.services.state import set_state
 from daemon.services.usage import period_usage
 from policies.desired import ServiceState

@@ -21,11 +21,20 @@ from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
+from waitress.server import create_server
 
+from daemon.billing.account import run_dunning
+from daemon.billing.payments import receive_payment
+from daemon.billing.run import run_billing
 from daemon.config import Settings, load_settings
 from daemon.db import make_engine, session_factory, upgrade
 from daemon.db.models import Customer, User, utcnow
+from daemon.scheduler import Daemon
 from daemon.security import SecretBox, create_key_file
+from daemon.services import customers, invoices, plans, services, users
+from daemon.services.routers import sync_routers
+from lab.routeros import RouterOSEmulator
+from web import create_app
 
 log = logging.getLogger(__name__)
 
@@ -150,8 +159,6 @@ action = "suspend"
 
 def ensure_admin(sessions: sessionmaker[Session], data_dir: Path) -> tuple[str, str]:
     """The admin's user name and password, creating both on the first run."""
-    from daemon.services import users
-
     pw_file = data_dir / "secrets" / "admin.password"
     if not pw_file.exists():
         _secret_file(pw_file, secrets.token_urlsafe(12))
@@ -164,8 +171,6 @@ def ensure_admin(sessions: sessionmaker[Session], data_dir: Path) -> tuple[str, 
 
 def seed(engine: Engine, sessions: sessionmaker[Session], settings: Settings) -> None:
     """A small ISP: three plans, ten customers with one service each, spread over the routers."""
-    from daemon.services import customers, plans, services
-
     box = SecretBox.from_file(settings.security.secret_key_file)
     with sessions.begin() as session:
         if session.scalar(select(func.count()).select_from(Customer)):
@@ -199,11 +204,6 @@ def bill_and_collect(engine: Engine, sessions: sessionmaker[Session], settings: 
     Everyone pays but the last two customers: one paid only their oldest invoice and is throttled by the
     dunning ladder, the other paid nothing and is suspended.
     """
-    from daemon.billing.account import run_dunning
-    from daemon.billing.payments import receive_payment
-    from daemon.billing.run import run_billing
-    from daemon.services import invoices
-
     today = utcnow().astimezone(settings.billing.timezone).date()
     first_of_month = today.replace(day=1)
     history = sorted({(first_of_month - timedelta(days=31 * n)).replace(day=1) for n in (2, 1, 0)})
@@ -232,8 +232,6 @@ def bill_and_collect(engine: Engine, sessions: sessionmaker[Session], settings: 
 
 @contextlib.contextmanager
 def emulated_routers(settings: Settings, data_dir: Path) -> Iterator[None]:
-    from lab.routeros import RouterOSEmulator
-
     started: list[RouterOSEmulator] = []
     try:
         for r in settings.routers:
@@ -261,17 +259,11 @@ def emulated_routers(settings: Settings, data_dir: Path) -> Iterator[None]:
 
 def run_demo(data_dir: Path) -> int:
     """Start everything and block until Ctrl-C."""
-    from waitress.server import create_server
-
-    from daemon.scheduler import Daemon
-    from web import create_app
-
     data_dir = data_dir.resolve()
     settings = load_settings(write_demo_config(data_dir))
     engine = make_engine(settings.database.url)
     upgrade(engine)
     sessions = session_factory(engine)
-    from daemon.services.routers import sync_routers
 
     with sessions.begin() as session:
         sync_routers(session, settings)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import shutil
@@ -15,29 +14,15 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from daemon.billing import cli
+from daemon.cli import build_parser
 from daemon.config import Settings, load_settings
 from daemon.services import ServiceError
 from tests.billing.conftest import World
 from tests.support import require
 
 
-def parser() -> argparse.ArgumentParser:
-    """The ``edgebill`` shape: top-level groups from :func:`cli.register`, the rest attached to groups."""
-    top = argparse.ArgumentParser(prog="edgebill")
-    top.add_argument("--config", required=True)
-    sub = top.add_subparsers(dest="command", required=True)
-    cli.register(sub)
-    groups = {
-        name: sub.add_parser(name).add_subparsers(dest=f"{name}_command", required=True)
-        for name in ("payment", "customer", "invoice", "service")
-    }
-    cli.attach(groups)
-    return top
-
-
 def edgebill(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    args = parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     args.settings = load_settings(args.config)
     try:
         code = args.handler(args)

@@ -51,9 +51,12 @@ def test_daemon_pushes_polls_and_follows_a_suspension(
         wait_for(lambda: secret(router, "ada") is not None, "the PPPoE secret on the router")
         assert secret(router, "ada") is not None and secret(router, "ada")["profile"] == "home-10"  # type: ignore[index]
 
-        with sessions() as s:
-            core1 = s.scalars(select(Router).where(Router.name == "core1")).one()
-            assert core1.status is RouterStatus.UP and core1.last_sync_at is not None
+        def recorded() -> bool:  # the run records the router after its writes, in a transaction of its own
+            with sessions() as s:
+                core1 = s.scalars(select(Router).where(Router.name == "core1")).one()
+                return core1.status is RouterStatus.UP and core1.last_sync_at is not None
+
+        wait_for(recorded, "the run recorded with the router up")
 
         router.advance(5)  # the subscriber's CPE dials in and moves traffic
 

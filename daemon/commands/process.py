@@ -1,6 +1,6 @@
-"""The long-running commands: ``edgebill run``, ``web``, ``demo`` and ``lab``.
+"""The long-running commands: ``edgebill run`` (the daemon), ``web`` (dashboard and REST API), ``demo``, ``lab``.
 
-They are registered on the main parser by :func:`register`; each handler returns the process exit code.
+Each handler returns the process exit code when the process is stopped.
 """
 
 from __future__ import annotations
@@ -9,10 +9,18 @@ import argparse
 import logging
 from pathlib import Path
 
+from waitress import serve
+
+from daemon.commands.common import PROG, SubParsers
+from daemon.demo import run_demo
+from daemon.scheduler import Daemon
+from lab import cli as lab_cli
+from web import create_app
+
 log = logging.getLogger(__name__)
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: SubParsers) -> None:
     p = sub.add_parser("run", help="run the daemon: scheduler, reconciliation, polling, daily billing")
     p.set_defaults(handler=cmd_run, needs_settings=True)
 
@@ -27,8 +35,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--data-dir", type=Path, default=Path("demo-data"), help="where the demo keeps its files")
     p.set_defaults(handler=cmd_demo, needs_settings=False)
 
-    from lab import cli as lab_cli
-
     p = sub.add_parser("lab", help="lab routers for tests, benchmarks and demos")
     lab_cli.configure_parser(p)
     p.set_defaults(handler=lab_cli.run, needs_settings=False)
@@ -37,22 +43,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _listen(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise SystemExit(f"edgebill: error: --listen must be HOST:PORT, got {text!r}")
+        raise SystemExit(f"{PROG}: error: --listen must be HOST:PORT, got {text!r}")
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from daemon.scheduler import Daemon
-
     Daemon(args.settings).run_forever()
     return 0
 
 
 def cmd_web(args: argparse.Namespace) -> int:
-    from waitress import serve
-
-    from web import create_app
-
     settings = args.settings
     host, port = _listen(args.listen) if args.listen else (settings.web.host, settings.web.port)
     app = create_app(settings)
@@ -62,6 +62,4 @@ def cmd_web(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from daemon.demo import run_demo
-
     return run_demo(args.data_dir)

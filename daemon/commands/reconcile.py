@@ -1,35 +1,26 @@
-"""``edgebill reconcile`` and ``edgebill service throttle|suspend|resume|terminate``.
+"""``edgebill reconcile``: show and apply what the routers need to match the database.
 
-``reconcile`` prints the plan for each router (like a terraform plan: ``+`` add, ``~`` change, ``-`` remove) and
-applies it unless ``--dry-run``; with ``--service ID`` (repeatable) it reads and writes only those services'
-entries, on their routers. The state commands change the service in the database and queue the router work; a
-running daemon pushes it on its next reconcile, or run ``edgebill reconcile`` to push it now.
+It prints the plan for each router (like a terraform plan: ``+`` add, ``~`` change, ``-`` remove) and applies it
+unless ``--dry-run``; with ``--service ID`` (repeatable) it reads and writes only those services' entries, on their
+routers. Routers are reconciled concurrently.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from daemon.cli import CliError, _command, _positive_int, _print_json, _show, actor, checked_engine, transaction
+from daemon.commands.common import CliError, SubParsers, checked_engine, command, positive_int, print_json
 from daemon.config import ConfigError, Settings
 from daemon.db import session_factory
 from daemon.reconcile import ReconcileReport, reconcile_all, reconcile_router, services_by_router
-from daemon.services.state import set_service_state
-
-STATE_COMMANDS = {
-    "throttle": "slow a service to the dunning throttle rate",
-    "suspend": "cut a service off (secret disabled or blocked, per [enforcement] suspend_mode)",
-    "resume": "return a service to its plan",
-    "terminate": "end a service: its entries are removed from the router",
-}
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = _command(sub, "reconcile", cmd_reconcile, "show and apply what the routers need to match the database")
+def register(sub: SubParsers) -> None:
+    p = command(sub, "reconcile", cmd_reconcile, "show and apply what the routers need to match the database")
     p.add_argument("--router", metavar="NAME", help="one router (default: all, concurrently)")
     p.add_argument(
         "--service",
-        type=_positive_int,
+        type=positive_int,
         action="append",
         dest="services",
         metavar="ID",
@@ -39,15 +30,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
-def register_service_commands(group: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    for verb, help_text in STATE_COMMANDS.items():
-        p = _command(group, verb, cmd_service_state, help_text, json_flag=True)
-        p.add_argument("id", type=_positive_int, metavar="ID")
-        p.add_argument("--reason", metavar="TEXT", help="why (shown to support staff)")
-        p.set_defaults(state_verb=verb)
-
-
 def print_report(report: ReconcileReport) -> None:
+    """One router's reconcile: the summary line, the plan, the conflicts, and what happens next."""
     print(report.summary())
     for line in report.plan:
         print(f"  {line}")
@@ -84,17 +68,8 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     else:
         reports = reconcile_all(sessions, settings, dry_run=args.dry_run)
     if args.json:
-        _print_json([r.to_json() for r in reports])
+        print_json([r.to_json() for r in reports])
     else:
         for report in reports:
             print_report(report)
     return 0 if all(r.ok for r in reports) else 1
-
-
-def cmd_service_state(args: argparse.Namespace) -> int:
-    with transaction(args) as session:
-        change = set_service_state(session, actor(), args.id, args.state_verb, args.reason)
-    _show(args, change.to_json())
-    if not args.json and change.changed:
-        print("queued for the router: it follows on the next reconcile (edgebill reconcile pushes it now)")
-    return 0

@@ -4,13 +4,15 @@
   overage) that issues invoices with gapless numbers and their ledger rows.
 * :mod:`daemon.billing.documents`: invoices, credit notes, voids, and the allocation of money to the oldest
   open invoices.
-* :mod:`daemon.billing.changes`: plan changes priced by the day.
+* :mod:`daemon.billing.changes`: plan changes priced by the day; :mod:`daemon.billing.coverage` what each service
+  has been billed for so far.
 * :mod:`daemon.billing.payments`: manual payments, bank statement imports and refunds.
 * :mod:`daemon.billing.account`: :func:`on_payment`, which every payment path calls, and the dunning run.
 * :mod:`daemon.billing.dunning`: the ladder applied to services; :mod:`daemon.billing.mail` the reminders.
 * :mod:`daemon.billing.pdf`: invoices as HTML and PDF; :mod:`daemon.billing.webhook`: payment processor events.
 
-The pure rules live in :mod:`policies` (money, periods, proration, tax, quota, dunning).
+The pure rules live in :mod:`policies` (money, periods, proration, tax, quota, dunning). State changes go through
+:mod:`daemon.services.state`, traffic sums through :mod:`daemon.services.usage`.
 """
 
 from __future__ import annotations

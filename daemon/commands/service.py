@@ -30,10 +30,10 @@ from daemon.commands.common import (
 )
 from daemon.config import Settings
 from daemon.db.models import Service
-from daemon.reconcile import set_service_state
 from daemon.services import audit, services
 from daemon.services.errors import Invalid, NotFound
 from daemon.services.services import record_of
+from daemon.services.state import set_service_state
 
 STATE_COMMANDS = {
     "throttle": "slow a service to the dunning throttle rate",

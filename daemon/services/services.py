@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
-from daemon.config import Settings
+from daemon.config import ConfigError, Settings
 from daemon.db.models import Router, Service, utcnow
 from daemon.security import SecretBox
 from daemon.services import _validate as check
@@ -24,11 +24,13 @@ from daemon.services import audit, customers, ops, plans, routers
 from daemon.services._db import insert_unique
 from daemon.services.errors import Conflict, Invalid, NotFound
 from policies.desired import ConnectionType, ServiceState
+from policies.naming import Carrier
 from policies.rates import format_rate
 
 __all__ = [
     "ServiceRecord",
     "add_service",
+    "carrier",
     "count_by_router",
     "count_by_state",
     "get_service",
@@ -184,6 +186,18 @@ def secret_box(source: Settings | SecretBox) -> SecretBox:
     return SecretBox(source.security.fernet_keys())
 
 
+def carrier(settings: Settings | SecretBox, router: Router) -> Carrier:
+    """What the entry checks know of ``router``: its kind, and its encoding and subnets when configured."""
+    if isinstance(settings, Settings):
+        try:
+            conf = settings.router(router.name)
+        except ConfigError:
+            conf = None
+        if conf is not None:
+            return Carrier(kind=conf.kind, encoding=conf.encoding, subnets=tuple(conf.subnets))
+    return Carrier(kind=router.kind.value)
+
+
 def add_service(
     session: Session,
     actor: str,
@@ -223,6 +237,7 @@ def add_service(
             raise Invalid("a start date is needed")
         started_on = datetime.now(settings.billing.timezone).date()
     box = secret_box(settings)
+    check.carried(router_row.name, carrier(settings, router_row), login=login, password=secret, address=address)
     _check_unique(session, router_row, login=login, ipv4=address)
     row = Service(
         customer=customer,

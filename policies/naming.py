@@ -11,7 +11,9 @@ of being found at reconcile time. The rules, exactly:
 * :func:`pppoe_login`: 1-64 printable ASCII characters (``!`` to ``~``) other than the quotes ``"``, ``'`` and
   `````, ``=`` and the backslash (RouterOS API words are ``=name=value``, its CLI escapes with ``\\``, PPP secret
   files quote), and a valid :func:`router_name`: a login can then move to a router of any kind unchanged.
-  Logins are case-sensitive and kept exactly as given.
+  ``svc-<digits>`` is reserved (the key of a static-IP service). Logins are case-sensitive and kept as given.
+* :func:`plan_name`: a plan's profile name must not start with :data:`RESERVED_PREFIX`, which edgebill keeps
+  for the profiles it makes itself (throttle, blocked), and must be a valid :func:`router_name`.
 * :func:`pppoe_password`: 1-64 printable ASCII characters without spaces (what routers accept everywhere).
 * :func:`subscriber_problem`: what a router of one kind (:class:`Carrier`) cannot carry of a service: on a
   RouterOS router a login its encoding cannot store; on a Linux ``tc`` gateway (which shapes by address) a
@@ -21,6 +23,7 @@ of being found at reconcile time. The rules, exactly:
 from __future__ import annotations
 
 import codecs
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
@@ -30,9 +33,11 @@ __all__ = [
     "MAX_LOGIN_LENGTH",
     "MAX_NAME_LENGTH",
     "MAX_PASSWORD_LENGTH",
+    "RESERVED_PREFIX",
     "Carrier",
     "NamingError",
     "address_problem",
+    "plan_name",
     "pppoe_login",
     "pppoe_password",
     "router_name",
@@ -45,6 +50,11 @@ MAX_LOGIN_LENGTH: Final = 64
 MAX_PASSWORD_LENGTH: Final = 64
 
 _LOGIN_FORBIDDEN: Final = frozenset("\"'`=\\")
+#: The keys of static-IP services (``svc-<id>``): a login spelled so would collide with one.
+_STATIC_KEY: Final = re.compile(r"svc-[0-9]+")
+
+#: Profile names edgebill makes for itself start with this; plans may not use it.
+RESERVED_PREFIX: Final = "edgebill-"
 
 #: Router kinds whose subscribers are shaped by address (no PPPoE server of their own).
 _BY_ADDRESS: Final = frozenset({"linux"})
@@ -107,7 +117,18 @@ def pppoe_login(login: str) -> str:
             )
         if char in _LOGIN_FORBIDDEN:
             raise NamingError(f"invalid PPPoE login {_shown(login)}: must not contain {char!r}")
+    if _STATIC_KEY.fullmatch(login):
+        raise NamingError(f"invalid PPPoE login {_shown(login)}: svc-<number> names static-IP services")
     return router_name(login, what="PPPoE login")
+
+
+def plan_name(name: str) -> str:
+    """Return ``name`` if a router can carry it as the profile of a plan, else raise :class:`NamingError`."""
+    if name.startswith(RESERVED_PREFIX):
+        raise NamingError(
+            f"plan name {_shown(name)} starts with {RESERVED_PREFIX!r}, which edgebill keeps for its own profiles"
+        )
+    return router_name(name, what="plan name")
 
 
 def pppoe_password(password: str) -> str:

@@ -56,7 +56,15 @@ from drivers.models import ChangeSet, Conflict
 from policies.desired import DesiredState
 from policies.provisioning import ProvisioningError
 
-__all__ = ["DISCONNECT", "RECONCILE", "conflicted_services", "reconcile_all", "reconcile_router", "retry_delay"]
+__all__ = [
+    "DISCONNECT",
+    "RECONCILE",
+    "conflict_lines",
+    "conflicted_services",
+    "reconcile_all",
+    "reconcile_router",
+    "retry_delay",
+]
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +178,7 @@ def reconcile_router(
         finished_at=utcnow(),
         plan=tuple(c.describe() for c in plan.changes),
         counts=plan.counts(),
-        conflicts=tuple(f"{c.kind} {c.key}: {c.reason}" for c in plan.conflicts),
+        conflicts=tuple(conflict_lines(plan.conflicts, loaded.desired)),
         applied=tuple(run.applied),
         disconnected=tuple(run.disconnected),
         drift=drift and not dry_run,
@@ -226,16 +234,21 @@ def _apply(router: Driver, plan: ChangeSet, pending: Sequence[QueuedOp], run: _R
             log.warning("router operation %s has unknown kind %r; left pending", op.id, op.op)
 
 
-def conflicted_services(conflicts: Sequence[Conflict], desired: DesiredState) -> dict[int, str]:
-    """The services of ``desired`` that ``conflicts`` keep off the router, each with the first reason.
+def conflict_lines(conflicts: Sequence[Conflict], desired: DesiredState) -> list[str]:
+    """One secret-free line per conflict: the services ``desired`` left out, then the driver's ``conflicts``."""
+    return [r.reason for r in desired.refused] + [f"{c.kind} {c.key}: {c.reason}" for c in conflicts]
 
-    A conflict names its entry by key: a subscriber's key, an address-list entry ``list|address``, or a
-    profile (every subscriber on it is then in conflict). Conflicts that name none of these (a table of the
-    router's own) belong to the router alone.
+
+def conflicted_services(conflicts: Sequence[Conflict], desired: DesiredState) -> dict[int, str]:
+    """The services that ``conflicts`` (or ``desired`` itself) keep off the router, each with the first reason.
+
+    The services ``desired`` refused come first. A driver's conflict names its entry by key: a subscriber's
+    key, an address-list entry ``list|address``, or a profile (every subscriber on it is then in conflict).
+    Conflicts that name none of these (a table of the router's own) belong to the router alone.
     """
     by_key = {s.key: s.service_id for s in desired.subscribers}
     by_address = {str(s.address): s.service_id for s in desired.subscribers if s.address is not None}
-    out: dict[int, str] = {}
+    out: dict[int, str] = {r.service_id: r.reason for r in reversed(desired.refused)}
     for c in conflicts:
         reason = f"{c.kind} {c.key}: {c.reason}"
         if c.key in by_key:
@@ -251,7 +264,7 @@ def conflicted_services(conflicts: Sequence[Conflict], desired: DesiredState) ->
 
 def _record(session: Session, loaded: Loaded, name: str, plan: ChangeSet, run: _Run, drift: bool) -> None:
     error = str(run.error) if run.error is not None else None
-    conflicts = [f"{c.kind} {c.key}: {c.reason}" for c in plan.conflicts]
+    conflicts = conflict_lines(plan.conflicts, loaded.desired)
     if loaded.services is not None:  # a scoped run saw only its services' conflicts: keep the others'
         others = ops.conflicts_by_router(session, loaded.router_id).get(loaded.router_id, {})
         conflicts += [reason for sid, reason in sorted(others.items()) if sid not in loaded.services]

@@ -90,6 +90,14 @@ def pppoe_login(value: str) -> str:
         raise Invalid(str(exc)) from None
 
 
+def plan_name(value: str) -> str:
+    """A plan name a router can carry as a profile, by :func:`policies.naming.plan_name`."""
+    try:
+        return naming.plan_name(value)
+    except NamingError as exc:
+        raise Invalid(str(exc)) from None
+
+
 def pppoe_password(value: str) -> str:
     """A PPPoE secret by the rule of :func:`policies.naming.pppoe_password`."""
     try:

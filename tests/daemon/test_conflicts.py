@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.cli import main
 from daemon.config import Settings, load_settings
-from daemon.db import RouterOp, RouterOpStatus, Service, make_engine, session_factory, upgrade
+from daemon.db import Plan, RouterOp, RouterOpStatus, Service, make_engine, session_factory, upgrade
 from daemon.reconcile import reconcile_router
 from daemon.security import SecretBox
 from daemon.services import customers, ops, plans, routers, services
@@ -245,13 +245,21 @@ def test_a_linux_gateway_refuses_at_entry_what_it_cannot_shape(
             plans.add_plan(s, "test", settings, name="home-10", download="10M", upload="5M", price="30.00")
             customer = customers.add_customer(s, "test", name="Ana")
         cases = [
-            ({"ipv4": "100.64.1.9"}, "address 100.64.1.9 is outside this gateway's subnets 100.64.0.0/24"),
-            ({"pppoe_login": "ana", "pppoe_password": "pw-1"}, "a linux gateway shapes by address"),
+            (None, None, "100.64.1.9", "address 100.64.1.9 is outside this gateway's subnets 100.64.0.0/24"),
+            ("ana", "pw-1", None, "a linux gateway shapes by address"),
         ]
-        for how, message in cases:
+        for login, password, address, message in cases:
             with sessions.begin() as s, pytest.raises(Invalid, match=message) as caught:
                 services.add_service(
-                    s, "test", settings, customer_id=customer.id, plan_name="home-10", router_name="gw1", **how
+                    s,
+                    "test",
+                    settings,
+                    customer_id=customer.id,
+                    plan_name="home-10",
+                    router_name="gw1",
+                    pppoe_login=login,
+                    pppoe_password=password,
+                    ipv4=address,
                 )
             assert str(caught.value).startswith("router 'gw1' cannot carry this service: ")
         with sessions.begin() as s:
@@ -261,3 +269,41 @@ def test_a_linux_gateway_refuses_at_entry_what_it_cannot_shape(
         assert ok.ipv4 == str(IPv4Address("100.64.0.9"))
     finally:
         engine.dispose()
+
+
+def test_names_that_collide_with_edgebills_own_are_refused_at_entry(site: Site) -> None:
+    before = snapshot(site.db_url)
+    code, _, err = site.edgebill(
+        "plan", "add", "edgebill-blocked", "--download", "1M", "--upload", "1M", "--price", "1"
+    )  # fmt: skip
+    assert (code, err) == (
+        1,
+        "edgebill: error: plan name 'edgebill-blocked' starts with 'edgebill-', which edgebill keeps for its own "
+        "profiles\n",
+    )
+    code, _, err = site.edgebill(
+        "service", "add", "--customer", "1", "--plan", "home-10", "--router", "edge1",
+        "--pppoe", "svc-3", "--password-file", site.password_file,
+    )  # fmt: skip
+    assert (code, err) == (1, "edgebill: error: invalid PPPoE login 'svc-3': svc-<number> names static-IP services\n")
+    assert snapshot(site.db_url) == before
+
+
+def test_a_stored_service_the_others_contradict_is_left_out_alone(site: Site) -> None:
+    """One bad service (a plan named like edgebill's own profiles) never stops the router's other services."""
+    code, _, err = site.edgebill(
+        "service", "add", "--customer", "1", "--plan", "home-10", "--router", "edge1", "--ip", "10.9.0.7"
+    )
+    assert code == 0, err
+    bad = site.insert_unchecked("bea", queue=True)
+    with site.sessions.begin() as s:  # the good service moves to another plan; the bad one's is renamed by hand
+        home_20 = plans.add_plan(s, "test", site.settings, name="home-20", download="20M", upload="5M", price="40")
+        s.execute(update(Service).where(Service.id == 1).values(plan_id=home_20.id))
+        s.execute(update(Plan).where(Plan.name == "home-10").values(name="edgebill-x"))
+    report = reconcile_router(site.sessions, site.settings, "edge1")
+    reason = f"service {bad}: plan name 'edgebill-x' starts with the reserved prefix 'edgebill-'"
+    assert report.ok and report.conflicts == (reason,) and report.conflicted == (bad,)
+    assert [q["name"] for q in site.emu.items("/queue/simple")] == ["svc-1"]  # the other service is provisioned
+    [op] = site.service_ops(bad)
+    assert op.status is RouterOpStatus.PENDING and op.last_error == reason
+    assert [o.status for o in site.service_ops(1)] == [RouterOpStatus.DONE]

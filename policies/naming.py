@@ -14,6 +14,8 @@ of being found at reconcile time. The rules, exactly:
   ``svc-<digits>`` is reserved (the key of a static-IP service). Logins are case-sensitive and kept as given.
 * :func:`plan_name`: a plan's profile name must not start with :data:`RESERVED_PREFIX`, which edgebill keeps
   for the profiles it makes itself (throttle, blocked), and must be a valid :func:`router_name`.
+* :func:`address_list`: the enforcement address list (a RouterOS address list and an nftables set of the same
+  name): 1-63 letters, digits, ``_``, ``.`` or ``-``, starting with a letter or digit.
 * :func:`pppoe_password`: 1-64 printable ASCII characters without spaces (what routers accept everywhere).
 * :func:`subscriber_problem`: what a router of one kind (:class:`Carrier`) cannot carry of a service: on a
   RouterOS router a login its encoding cannot store; on a Linux ``tc`` gateway (which shapes by address) a
@@ -36,6 +38,7 @@ __all__ = [
     "RESERVED_PREFIX",
     "Carrier",
     "NamingError",
+    "address_list",
     "address_problem",
     "plan_name",
     "pppoe_login",
@@ -52,6 +55,8 @@ MAX_PASSWORD_LENGTH: Final = 64
 _LOGIN_FORBIDDEN: Final = frozenset("\"'`=\\")
 #: The keys of static-IP services (``svc-<id>``): a login spelled so would collide with one.
 _STATIC_KEY: Final = re.compile(r"svc-[0-9]+")
+
+_LIST_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 
 #: Profile names edgebill makes for itself start with this; plans may not use it.
 RESERVED_PREFIX: Final = "edgebill-"
@@ -129,6 +134,16 @@ def plan_name(name: str) -> str:
             f"plan name {_shown(name)} starts with {RESERVED_PREFIX!r}, which edgebill keeps for its own profiles"
         )
     return router_name(name, what="plan name")
+
+
+def address_list(name: str) -> str:
+    """Return ``name`` if every router kind can carry it as the enforcement address list, else raise."""
+    if not _LIST_NAME.fullmatch(name):
+        raise NamingError(
+            f"address list must be 1-63 letters, digits, '_', '.' or '-', starting with a letter or digit, "
+            f"got {_shown(name)}"
+        )
+    return name
 
 
 def pppoe_password(password: str) -> str:

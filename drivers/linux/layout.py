@@ -26,6 +26,7 @@ from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 from drivers.base import DriverError
+from policies.naming import NamingError, address_list
 
 Direction = Literal["down", "up"]
 
@@ -91,7 +92,6 @@ ORDER: Final = (
 )
 
 _IFNAME = re.compile(r"[A-Za-z0-9_.-]{1,15}")
-_SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 
 
 class LayoutError(DriverError, ValueError):
@@ -111,9 +111,10 @@ def check_ifname(name: str, what: str) -> str:
 
 
 def check_set_name(name: str) -> str:
-    if not _SET_NAME.fullmatch(name):
-        raise LayoutError(f"address list must be 1-63 letters, digits, '_', '.' or '-', got {name!r}")
-    return name
+    try:
+        return address_list(name)
+    except NamingError as exc:
+        raise LayoutError(str(exc)) from None
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,7 @@ from daemon.services import audit, ops, routers
 from daemon.services.errors import ServiceError
 from drivers import DriverFactory
 from drivers.base import ApplyError, Driver, DriverError, ScopeUnavailable
-from drivers.models import ChangeSet, Conflict
+from drivers.models import Change, ChangeSet, Conflict
 from policies.desired import DesiredState
 from policies.provisioning import ProvisioningError
 
@@ -154,7 +154,7 @@ def reconcile_router(
             if not dry_run:
                 _apply(router, run.plan, loaded.ops, run)
                 if run.applied:  # read back what the router now holds; nothing written, nothing to confirm
-                    run.residual = _residual(router, loaded)
+                    _hold_residual(run, _residual(router, loaded), loaded)
     except ApplyError as exc:
         run.applied.extend(c.describe() for c in exc.applied)
         run.error = exc
@@ -196,13 +196,27 @@ def reconcile_router(
     return report
 
 
-def _residual(router: Driver, loaded: Loaded) -> int:
-    """How many changes a plan against a fresh read still finds (zero once the router holds what was written)."""
+def _residual(router: Driver, loaded: Loaded) -> tuple[Change, ...]:
+    """The changes a plan against a fresh read still finds (none once the router holds what was written)."""
     try:
-        return len(router.plan(loaded.desired, router.read_state(loaded.scope), loaded.scope).changes)
+        return router.plan(loaded.desired, router.read_state(loaded.scope), loaded.scope).changes
     except ScopeUnavailable as exc:  # the writes are done; the next full run confirms them
         log.info("cannot confirm the scoped run: %s", exc)
-        return 0
+        return ()
+
+
+def _hold_residual(run: _Run, residual: Sequence[Change], loaded: Loaded) -> None:
+    """A write the router did not keep is not done: its service's operations stay pending, as for a conflict."""
+    run.residual = len(residual)
+    held = conflicted_services(
+        [Conflict(c.kind, c.key, "still differs after it was written (the router may spell it differently)")
+         for c in residual],
+        loaded.desired,
+    )  # fmt: skip
+    for service_id, reason in held.items():
+        run.conflicted.setdefault(service_id, reason)
+    kept = {op.id for op in loaded.ops if op.op == RECONCILE and op.service_id in held}
+    run.done_ops = [op_id for op_id in run.done_ops if op_id not in kept]
 
 
 def _facts(router: Driver) -> tuple[str, str, str]:

@@ -48,8 +48,9 @@ class ReconcileReport:
 
     @property
     def clean(self) -> bool:
-        """No error and no conflict: the router carries everything the database says (or will once applied)."""
-        return self.ok and not self.conflicts
+        """No error, no conflict and nothing left differing after the writes: the router carries everything the
+        database says (or will, once a dry run's plan is applied)."""
+        return self.ok and not self.conflicts and not self.residual
 
     @property
     def changed(self) -> bool:

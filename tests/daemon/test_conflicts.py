@@ -25,6 +25,7 @@ from daemon.services import customers, ops, plans, routers, services
 from daemon.services.diagnosis import diagnose_service
 from daemon.services.errors import Invalid
 from lab.routeros import RouterOSEmulator
+from lab.routeros.model import Item, Table
 from policies import naming
 from policies.desired import ConnectionType
 from tests.conftest import MakeConfig
@@ -307,3 +308,26 @@ def test_a_stored_service_the_others_contradict_is_left_out_alone(site: Site) ->
     [op] = site.service_ops(bad)
     assert op.status is RouterOpStatus.PENDING and op.last_error == reason
     assert [o.status for o in site.service_ops(1)] == [RouterOpStatus.DONE]
+
+
+def test_a_write_the_router_does_not_keep_is_not_done(site: Site) -> None:
+    """A router that keeps another value than the one written (a script rewriting it): the read-back differs, so
+    the service's operation stays pending and says why, instead of being counted as done."""
+
+    def rewrite(table: Table, item: Item, dead: bool) -> None:
+        if table.spec.path == "/ppp/secret" and not dead and item.values.get("name") == "ana":
+            item.values["remote-address"] = "10.255.0.1"
+
+    site.emu.router.device.watch(rewrite)
+    code, _, err = site.edgebill(
+        "service", "add", "--customer", "1", "--plan", "home-10", "--router", "edge1",
+        "--pppoe", "ana", "--password-file", site.password_file,
+    )  # fmt: skip
+    assert code == 0, err
+    code, out, _ = site.edgebill("reconcile")
+    assert code == 1 and "1 changes still pending after apply" in out
+    [op] = site.service_ops(1)
+    reason = "ppp/secret ana: still differs after it was written (the router may spell it differently)"
+    assert (op.status, op.last_error) == (RouterOpStatus.PENDING, reason)
+    with site.sessions() as s:
+        assert diagnose_service(s, 1, site.settings.billing, today=date(2026, 1, 10)).conflict == reason

@@ -30,7 +30,7 @@ from daemon.commands.common import (
 )
 from daemon.config import Settings
 from daemon.db.models import Service
-from daemon.services import audit, services
+from daemon.services import audit, ops, services
 from daemon.services.errors import Invalid, NotFound
 from daemon.services.services import record_of
 from daemon.services.state import set_service_state
@@ -124,7 +124,9 @@ def cmd_service_list(args: argparse.Namespace) -> int:
 def cmd_service_show(args: argparse.Namespace) -> int:
     with transaction(args) as session:
         service = services.get_service(session, args.id)
-    show(args, service.to_json())
+        conflict = ops.conflicts_of_service(session, args.id)
+    # "not_on_router": why its router does not carry it (a conflict the last reconcile found), else null.
+    show(args, {**service.to_json(), "not_on_router": conflict})
     return 0
 
 

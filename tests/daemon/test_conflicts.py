@@ -171,6 +171,11 @@ def test_a_stored_service_the_router_refuses_is_never_silent_and_completes_once_
         assert diagnosis.conflict == reason
         assert diagnosis.findings[0].severity == "problem" and diagnosis.findings[0].title == "Not on router edge1"
 
+    code, out, _ = site.edgebill("service", "show", str(bad), "--json")
+    assert code == 0 and json.loads(out)["not_on_router"] == reason and json.loads(out)["state"] == "active"
+    code, out, _ = site.edgebill("router", "list", "--json")
+    assert [r["last_error"] for r in json.loads(out)] == [f"1 conflict (not on the router): {reason}"]
+
     # Each later run keeps it pending, backing off; the good service stays done and untouched.
     code, _, _ = site.edgebill("reconcile")
     [op] = site.service_ops(bad)
@@ -190,6 +195,8 @@ def test_a_stored_service_the_router_refuses_is_never_silent_and_completes_once_
         assert diagnose_service(s, bad, site.settings.billing, today=date(2026, 1, 10)).headline.startswith("Active")
     code, out, _ = site.edgebill("reconcile", "--dry-run")
     assert code == 0 and "no changes: the router matches the database" in out
+    code, out, _ = site.edgebill("service", "show", str(bad), "--json")
+    assert json.loads(out)["not_on_router"] is None
 
 
 @pytest.mark.parametrize("login", BAD_LOGINS)

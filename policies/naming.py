@@ -19,14 +19,15 @@ of being found at reconcile time. The rules, exactly:
 * :func:`pppoe_password`: 1-64 printable ASCII characters without spaces (what routers accept everywhere).
 * :func:`subscriber_problem`: what a router of one kind (:class:`Carrier`) cannot carry of a service: on a
   RouterOS router a login its encoding cannot store; on a Linux ``tc`` gateway (which shapes by address) a
-  service without an IPv4 address, or one outside the gateway's subnets.
+  service without an IPv4 address, one outside the gateway's subnets, and one whose /24 would share a shaping
+  group with another /24 of the gateway (:func:`group_problem`: a gateway's /24s must differ within their /10).
 """
 
 from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from typing import Final
@@ -36,10 +37,12 @@ __all__ = [
     "MAX_NAME_LENGTH",
     "MAX_PASSWORD_LENGTH",
     "RESERVED_PREFIX",
+    "SHAPING_GROUP_BITS",
     "Carrier",
     "NamingError",
     "address_list",
     "address_problem",
+    "group_problem",
     "plan_name",
     "pppoe_login",
     "pppoe_password",
@@ -60,6 +63,9 @@ _LIST_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 
 #: Profile names edgebill makes for itself start with this; plans may not use it.
 RESERVED_PREFIX: Final = "edgebill-"
+
+#: A Linux gateway shapes each /24 in its own group, numbered by these low bits of the /24 (14: within a /10).
+SHAPING_GROUP_BITS: Final = 14
 
 #: Router kinds whose subscribers are shaped by address (no PPPoE server of their own).
 _BY_ADDRESS: Final = frozenset({"linux"})
@@ -168,6 +174,11 @@ class Carrier:
     encoding: str = "utf-8"
     subnets: tuple[IPv4Network, ...] = ()
 
+    @property
+    def by_address(self) -> bool:
+        """Whether the router shapes by address (a Linux gateway): its services' addresses must fit together."""
+        return self.kind in _BY_ADDRESS
+
 
 def address_problem(address: IPv4Address, subnets: Sequence[IPv4Network]) -> str | None:
     """Why a gateway shaping ``subnets`` cannot carry ``address`` (outside them), or None when it can."""
@@ -177,13 +188,34 @@ def address_problem(address: IPv4Address, subnets: Sequence[IPv4Network]) -> str
     return f"address {address} is outside this gateway's subnets {shown}"
 
 
+def group_problem(address: IPv4Address, others: Iterable[IPv4Address]) -> str | None:
+    """Why a Linux gateway shaping ``others`` cannot also shape ``address``: another /24 with the same shaping
+    group number (its low :data:`SHAPING_GROUP_BITS` bits), or None when it can."""
+    mask = (1 << SHAPING_GROUP_BITS) - 1
+    net = int(address) >> 8
+    for other in others:
+        other_net = int(other) >> 8
+        if other_net != net and other_net & mask == net & mask:
+            return (
+                f"{IPv4Network((net << 8, 24))} and {IPv4Network((other_net << 8, 24))} would share a shaping group: "
+                "a gateway's /24s must differ within their /10"
+            )
+    return None
+
+
 def subscriber_problem(
-    carrier: Carrier, *, login: str | None, password: str | None, address: IPv4Address | None
+    carrier: Carrier,
+    *,
+    login: str | None,
+    password: str | None,
+    address: IPv4Address | None,
+    others: Iterable[IPv4Address] = (),
 ) -> str | None:
     """Why a router like ``carrier`` cannot carry a service with these values, or None when it can.
 
-    ``login`` and ``password`` are those of a PPPoE service (None for a static-IP one). The kind-independent
-    rules (:func:`pppoe_login`, :func:`pppoe_password`) are checked first, then the router kind's own.
+    ``login`` and ``password`` are those of a PPPoE service (None for a static-IP one); ``others`` are the
+    addresses of the services the router carries already. The kind-independent rules (:func:`pppoe_login`,
+    :func:`pppoe_password`) are checked first, then the router kind's own.
     """
     try:
         if login is not None:
@@ -193,8 +225,8 @@ def subscriber_problem(
             pppoe_password(password)
     except NamingError as exc:
         return str(exc)
-    if carrier.kind in _BY_ADDRESS:
+    if carrier.by_address:
         if address is None:
             return f"a {carrier.kind} gateway shapes by address: the service needs an IPv4 address"
-        return address_problem(address, carrier.subnets)
+        return address_problem(address, carrier.subnets) or group_problem(address, others)
     return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import unicodedata
+from collections.abc import Iterable
 
 from daemon.services.errors import Invalid
 from policies import naming
@@ -107,12 +108,22 @@ def pppoe_password(value: str) -> str:
 
 
 def carried(
-    router: str, carrier: naming.Carrier, *, login: str | None, password: str | None, address: str | None
+    router: str,
+    carrier: naming.Carrier,
+    *,
+    login: str | None,
+    password: str | None,
+    address: str | None,
+    others: Iterable[str | None] = (),
 ) -> None:
-    """Refuse a service that ``router`` (a router like ``carrier``) cannot carry, by
-    :func:`policies.naming.subscriber_problem`."""
+    """Refuse a service that ``router`` (a router like ``carrier``, carrying services at the addresses
+    ``others``) cannot carry, by :func:`policies.naming.subscriber_problem`."""
     problem = naming.subscriber_problem(
-        carrier, login=login, password=password, address=ipaddress.IPv4Address(address) if address else None
+        carrier,
+        login=login,
+        password=password,
+        address=ipaddress.IPv4Address(address) if address else None,
+        others=(ipaddress.IPv4Address(a) for a in others if a),
     )
     if problem is not None:
         raise Invalid(f"router {router!r} cannot carry this service: {problem}")

@@ -179,6 +179,14 @@ def _check_unique(session: Session, router: Router, *, login: str | None, ipv4: 
             raise Conflict(f"IPv4 address {ipv4} is already used by service {other} on router {router.name!r}")
 
 
+def _addresses_on(session: Session, router_id: int) -> list[str]:
+    """The addresses of the services ``router_id`` carries (not terminated)."""
+    query = select(Service.ipv4).where(
+        Service.router_id == router_id, Service.state != ServiceState.TERMINATED, Service.ipv4.is_not(None)
+    )
+    return [address for address in session.scalars(query) if address is not None]
+
+
 def secret_box(source: Settings | SecretBox) -> SecretBox:
     """The box that encrypts PPPoE passwords: given, or made from ``settings.security`` keys."""
     if isinstance(source, SecretBox):
@@ -237,7 +245,9 @@ def add_service(
             raise Invalid("a start date is needed")
         started_on = datetime.now(settings.billing.timezone).date()
     box = secret_box(settings)
-    check.carried(router_row.name, carrier(settings, router_row), login=login, password=secret, address=address)
+    where = carrier(settings, router_row)
+    others = _addresses_on(session, router_row.id) if where.by_address else []
+    check.carried(router_row.name, where, login=login, password=secret, address=address, others=others)
     _check_unique(session, router_row, login=login, ipv4=address)
     row = Service(
         customer=customer,

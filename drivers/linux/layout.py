@@ -26,7 +26,7 @@ from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 from drivers.base import DriverError
-from policies.naming import NamingError, address_list
+from policies.naming import SHAPING_GROUP_BITS, NamingError, address_list
 
 Direction = Literal["down", "up"]
 
@@ -34,7 +34,7 @@ Direction = Literal["down", "up"]
 ROOT_MAJOR: Final = 0xEB
 #: Child HTB qdisc majors (and root class minors) of the /24 groups: ``0x1000`` + 14 bits of the /24.
 GROUP_BASE: Final = 0x1000
-GROUP_BITS: Final = 14
+GROUP_BITS: Final = SHAPING_GROUP_BITS
 #: Kernel-assigned qdisc handles (the leaves) start here; edgebill's own majors stay below.
 AUTO_HANDLE_FIRST: Final = 0x8000
 #: At most this many subscribers per gateway: each has a leaf qdisc per direction, and the kernel assigns leaf

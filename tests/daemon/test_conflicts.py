@@ -241,7 +241,8 @@ def test_a_linux_gateway_refuses_at_entry_what_it_cannot_shape(
     hosts = write(tmp_path / "known_hosts", "")
     gateway = {
         "name": "gw1", "kind": "linux", "host": "127.0.0.1", "port": 22, "username": "root",
-        "ssh_key_file": key, "known_hosts_file": hosts, "interface": "eth1", "subnets": ["100.64.0.0/24"],
+        "ssh_key_file": key, "known_hosts_file": hosts, "interface": "eth1",
+        "subnets": ["100.64.0.0/24", "100.128.0.0/24"],
     }  # fmt: skip
     settings = load_settings(make_config(database_url=db_url, routers=[gateway]))
     engine = make_engine(db_url)
@@ -253,9 +254,14 @@ def test_a_linux_gateway_refuses_at_entry_what_it_cannot_shape(
             plans.add_plan(s, "test", settings, name="home-10", download="10M", upload="5M", price="30.00")
             customer = customers.add_customer(s, "test", name="Ana")
         cases = [
-            (None, None, "100.64.1.9", "address 100.64.1.9 is outside this gateway's subnets 100.64.0.0/24"),
+            (None, None, "100.64.1.9", "address 100.64.1.9 is outside this gateway's subnets 100.64.0.0/24, 100"),
             ("ana", "pw-1", None, "a linux gateway shapes by address"),
+            (None, None, "100.128.0.9", "100.128.0.0/24 and 100.64.0.0/24 would share a shaping group"),
         ]
+        with sessions.begin() as s:
+            first = services.add_service(
+                s, "test", settings, customer_id=customer.id, plan_name="home-10", router_name="gw1", ipv4="100.64.0.8"
+            )
         for login, password, address, message in cases:
             with sessions.begin() as s, pytest.raises(Invalid, match=message) as caught:
                 services.add_service(
@@ -274,7 +280,7 @@ def test_a_linux_gateway_refuses_at_entry_what_it_cannot_shape(
             ok = services.add_service(
                 s, "test", settings, customer_id=customer.id, plan_name="home-10", router_name="gw1", ipv4="100.64.0.9"
             )
-        assert ok.ipv4 == str(IPv4Address("100.64.0.9"))
+        assert (first.ipv4, ok.ipv4) == ("100.64.0.8", str(IPv4Address("100.64.0.9")))
     finally:
         engine.dispose()
 

@@ -13,6 +13,7 @@ from policies.naming import (
     Carrier,
     NamingError,
     address_problem,
+    group_problem,
     pppoe_login,
     pppoe_password,
     router_name,
@@ -108,3 +109,16 @@ def test_what_each_router_kind_carries() -> None:
     )
     assert subscriber_problem(Carrier("linux"), login=None, password=None, address=outside) is None
     assert address_problem(outside, ()) is None
+
+
+def test_a_gateways_slash_24s_must_differ_within_their_slash_10() -> None:
+    gateway = Carrier("linux")
+    taken = [IPv4Address("100.64.0.9")]
+    assert group_problem(IPv4Address("100.64.0.10"), taken) is None  # the same /24
+    assert group_problem(IPv4Address("100.65.0.10"), taken) is None  # another /24 of the same /10
+    assert group_problem(IPv4Address("100.128.0.10"), taken) == (
+        "100.128.0.0/24 and 100.64.0.0/24 would share a shaping group: a gateway's /24s must differ within their /10"
+    )
+    assert subscriber_problem(gateway, login=None, password=None, address=IPv4Address("100.128.0.10"), others=taken)
+    assert subscriber_problem(Carrier("mikrotik"), login=None, password=None, address=IPv4Address("100.128.0.10"),
+                              others=taken) is None  # fmt: skip

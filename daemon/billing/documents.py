@@ -1,5 +1,7 @@
 """Invoices, credit notes and voids, their ledger rows, and the allocation of money to open invoices.
 
+This module decides what each document says; :mod:`daemon.services.documents` stores it.
+
 The rules, exactly:
 
 * A document is issued inside the caller's transaction: its number is taken from the series counter in that

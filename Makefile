@@ -21,9 +21,13 @@ demo: $(STAMP)
 ## Run the whole test suite: lint, types, tests
 test: lint typecheck unit
 
+## Style, the import contracts of pyproject.toml, and no module over 600 lines (migrations and tests excepted)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	@find daemon drivers policies web lab bench -name '*.py' -not -path '*/migrations/*' -exec wc -l {} + \
+		| awk '$$2 != "total" && $$1 > 600 { print $$2 ": " $$1 " lines, over 600"; bad = 1 } END { exit bad }'
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

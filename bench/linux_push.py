@@ -1,7 +1,7 @@
 """A plan change pushed by the running daemon to a Linux gateway of 10,000 subscribers (needs root).
 
 The whole path, as in production: the lab gateway over SSH, an SQLite database of N static services, the daemon
-(:class:`daemon.runner.Daemon`) with its wake-up watcher. Each round commits one plan change the way the
+(:class:`daemon.scheduler.Daemon`) with its wake-up watcher. Each round commits one plan change the way the
 dashboard and the CLI do (``services.set_service_plan``), then measures, from the commit:
 
 * until the new rate is on the gateway (the driver's apply returned: ``tc`` and nftables have it);
@@ -31,7 +31,6 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-import drivers
 from bench.linux_tc import addresses
 from daemon import reconcile
 from daemon.config import RouterSettings, Settings, load_settings
@@ -48,7 +47,7 @@ from daemon.db import (
     upgrade,
 )
 from daemon.demo import write_demo_config
-from daemon.runner import Daemon
+from daemon.scheduler import Daemon
 from daemon.services.services import set_service_plan
 from drivers.linux.layout import class_id
 from lab.linux_gw import LinuxGateway, problem
@@ -188,7 +187,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             rate = gw.gateway("tc", "class", "show", "dev", gw.interface, "classid", first)
         finally:
             daemon.stop()
-            drivers.keep_sessions(False)
             engine.dispose()
     n = args.subscribers
     print(f"{n} subscribers on the lab gateway, SQLite, daemon with wake-ups; {args.changes} plan changes")

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from drivers.linux import LinuxTcDriver
 from drivers.linux.commands import Builder
+from drivers.linux.layout import class_id
 from drivers.models import Scope
 from lab.linux_gw import LinuxGateway, problem
 from policies.desired import ConnectionType, DesiredState, EnforcementSpec, ProfileSpec, ServiceState, SubscriberSpec
@@ -228,8 +229,6 @@ def _spread(runs: Sequence[float]) -> str:
 
 
 def _classids(addrs: Sequence[IPv4Address]) -> list[str]:
-    from drivers.linux.layout import class_id
-
     return [shlex.quote(class_id(a)) for a in addrs]
 
 

@@ -24,11 +24,11 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 from bench.billing_run import database
-from daemon import runner
 from daemon.config import Settings, load_settings
 from daemon.db import make_engine, session_factory, upgrade
-from daemon.reconcile import set_service_state
-from daemon.wakeup import SQLITE_POLL_SECONDS
+from daemon.scheduler import jobs, runner
+from daemon.scheduler.wakeup import SQLITE_POLL_SECONDS
+from daemon.services.state import set_service_state
 from lab.routeros import RouterOSEmulator
 from tests.lab_setup import seed_subscriber
 
@@ -67,11 +67,11 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = 10.0) 
 
 
 class RunStarts:
-    """Wraps :func:`daemon.runner.pending_job` to note when each run starts."""
+    """Wraps :func:`daemon.scheduler.jobs.pending_job` to note when each run starts."""
 
     def __init__(self) -> None:
         self.times: list[float] = []
-        self._original = runner.pending_job
+        self._original = jobs.pending_job
 
     def __enter__(self) -> RunStarts:
         original = self._original
@@ -80,11 +80,11 @@ class RunStarts:
             self.times.append(time.perf_counter())
             original()
 
-        runner.pending_job = noted
+        jobs.pending_job = noted
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        runner.pending_job = self._original
+        jobs.pending_job = self._original
 
     def first_after(self, moment: float) -> float | None:
         return next((t for t in self.times if t >= moment), None)

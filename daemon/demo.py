@@ -29,7 +29,7 @@ from daemon.billing.run import run_billing
 from daemon.config import Settings, load_settings
 from daemon.db import make_engine, session_factory, upgrade
 from daemon.db.models import utcnow
-from daemon.runner import Daemon
+from daemon.scheduler import Daemon
 from daemon.security import SecretBox, create_key_file
 from daemon.services import customers, invoices, plans, services, users
 from daemon.services.routers import sync_routers

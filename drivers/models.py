@@ -116,6 +116,19 @@ class Conflict:
 
 
 @dataclass(frozen=True)
+class DesiredResources:
+    """A desired state rendered into one router's native entries, and the entries refused as conflicts.
+
+    Each driver renders a :class:`~policies.desired.DesiredState` into this before the diff: ``resources`` are
+    the entries the router must hold, ``conflicts`` the subscribers or settings the router cannot hold (a name it
+    cannot store, an address outside the gateway's subnets); those are reported, never written.
+    """
+
+    resources: tuple[Resource, ...]
+    conflicts: tuple[Conflict, ...]
+
+
+@dataclass(frozen=True)
 class ChangeSet:
     """The writes that bring a router to the desired state, in order, plus what must happen around them.
 

@@ -14,8 +14,8 @@ from flask import Blueprint, abort, g, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
-from daemon.diagnosis import diagnose_service
 from daemon.services import NotFound, customers, ledger, plans, routers, services, users
+from daemon.services.diagnosis import diagnose_service
 from policies.desired import ServiceState
 from web.context import db, settings, today
 

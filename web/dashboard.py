@@ -15,10 +15,10 @@ from werkzeug.wrappers import Response
 from daemon.billing.payments import receive_payment
 from daemon.billing.pdf import render_invoice_pdf
 from daemon.db.models import UserRole
-from daemon.diagnosis import diagnose_service
-from daemon.reconcile import set_service_state
 from daemon.services import NotFound, ServiceError, customers, invoices, ledger, ops, payments, plans, routers
 from daemon.services import services as subs
+from daemon.services.diagnosis import diagnose_service
+from daemon.services.state import set_service_state
 from policies.desired import ServiceState
 from web.auth import check_csrf, current_user, login_required
 from web.context import db, settings, today

@@ -4,7 +4,8 @@
   overage) that issues invoices with gapless numbers and their ledger rows.
 * :mod:`daemon.billing.documents`: invoices, credit notes, voids, and the allocation of money to the oldest
   open invoices.
-* :mod:`daemon.billing.changes`: plan changes priced by the day.
+* :mod:`daemon.billing.changes`: plan changes priced by the day; :mod:`daemon.billing.coverage` what each service
+  has been billed for so far.
 * :mod:`daemon.billing.payments`: manual payments, bank statement imports and refunds.
 * :mod:`daemon.billing.account`: :func:`on_payment`, which every payment path calls, and the dunning run.
 * :mod:`daemon.billing.dunning`: the ladder applied to services; :mod:`daemon.billing.mail` the reminders.
@@ -12,7 +13,8 @@
 
 The pure rules live in :mod:`policies` (money, periods, proration, tax, quota, dunning). Billing is orchestration:
 it reads and writes the database only through :mod:`daemon.services` (invoices and credit notes are stored by
-:mod:`daemon.services.documents`), and keeps the transactions, locks and order of those calls.
+:mod:`daemon.services.documents`, state changes go through :mod:`daemon.services.state`, traffic sums through
+:mod:`daemon.services.usage`), and keeps the transactions, locks and order of those calls.
 """
 
 from __future__ import annotations

@@ -20,15 +20,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from daemon.billing.common import schedule_for, today
+from daemon.billing.common import today
+from daemon.billing.coverage import load_coverage
 from daemon.billing.documents import DraftLine, issue_invoice, settle
 from daemon.billing.run import charge_for, setup_for
-from daemon.billing.usage import load_coverage
 from daemon.config import Settings
 from daemon.services import customers, invoices, plans
 from daemon.services import services as subs
 from daemon.services.errors import Conflict, Invalid
-from daemon.services.plans import plan_spec
+from daemon.services.plans import plan_spec, schedule_for
 from policies.desired import ServiceState
 from policies.proration import ProrationError, plan_change
 

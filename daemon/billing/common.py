@@ -6,11 +6,10 @@ from datetime import date, timedelta
 from typing import Final
 
 from daemon.config import BillingSettings, DunningStepSettings
-from daemon.db.models import InvoiceLineKind, Service, utcnow
+from daemon.db.models import InvoiceLineKind, utcnow
 from policies.dunning import DunningStep
 from policies.money import round_money
-from policies.periods import AnchorMode, Schedule, local_date
-from policies.plans import PlanSpec
+from policies.periods import local_date
 from policies.proration import ChargeKind
 from policies.rates import RateLimit
 
@@ -22,7 +21,6 @@ __all__ = [
     "PREPAID_PREFIX",
     "ladder",
     "owned_reason",
-    "schedule_for",
     "today",
 ]
 
@@ -51,12 +49,6 @@ def today(billing: BillingSettings, as_of: date | None = None) -> date:
 def owned_reason(reason: str | None) -> bool:
     """True when a service state was set by billing (prepaid, dunning or fair use), so billing may lift it."""
     return reason is not None and reason.startswith((PREPAID_PREFIX, DUNNING_PREFIX, FAIR_USE_PREFIX))
-
-
-def schedule_for(billing: BillingSettings, service: Service, plan: PlanSpec) -> Schedule:
-    """The service's billing schedule: its plan's cycle, anchored on its start date (``[billing] anchor``)."""
-    mode: AnchorMode = "anniversary" if billing.anchor == "anniversary" else "calendar"
-    return Schedule(service.started_on, plan.cycle, mode)
 
 
 def ladder(steps: tuple[DunningStepSettings, ...], billing: BillingSettings) -> tuple[DunningStep, ...]:

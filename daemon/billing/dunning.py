@@ -10,7 +10,7 @@ The rules, exactly:
   period ended"``), and a service over its plan's quota on a throttling plan is throttled to fair use. The
   most severe of these wins (terminated, suspended, throttled, active).
 * A service is changed only when its state, or the cause of it (dunning, prepaid, fair use), differs from
-  what is called for, through :func:`daemon.billing.state.set_state`. Terminated services are never touched,
+  what is called for, through :func:`daemon.services.state.set_state`. Terminated services are never touched,
   and a service throttled or suspended for another reason (by staff, by hand) is never released here.
 * When the decision's step names an e-mail template and the customer has an address, the message is sent
   once per step and per oldest unpaid invoice; each sending is recorded in the audit log
@@ -33,17 +33,17 @@ from daemon.billing.common import (
     PREPAID_PREFIX,
     ladder,
     owned_reason,
-    schedule_for,
 )
+from daemon.billing.coverage import load_coverage
 from daemon.billing.documents import Standing, settle
 from daemon.billing.mail import Mailer, MailError, SmtpMailer, Templates
-from daemon.billing.state import set_state
-from daemon.billing.usage import load_coverage, period_usage
 from daemon.config import Settings
 from daemon.db.models import Customer, Service
 from daemon.services import audit, customers
 from daemon.services import services as subs
-from daemon.services.plans import plan_spec
+from daemon.services.plans import plan_spec, schedule_for
+from daemon.services.state import set_state
+from daemon.services.usage import period_usage
 from policies.desired import ServiceState
 from policies.dunning import AccountStanding, DunningDecision, evaluate
 from policies.periods import Period

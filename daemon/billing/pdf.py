@@ -109,7 +109,7 @@ def render_invoice_pdf(
     session: Session, settings: Settings, invoice_id: int, *, template_dir: Path | str | None = None
 ) -> bytes:
     """The invoice as a PDF document (A4), rendered from its HTML."""
-    import weasyprint  # only PDF rendering needs it (and Pango)
+    import weasyprint  # noqa: PLC0415 -- heavy, and only PDF rendering needs it (with Pango)
 
     html = render_invoice_html(session, settings, invoice_id, template_dir=template_dir)
     pdf = weasyprint.HTML(string=html).write_pdf()

@@ -36,17 +36,18 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from daemon.billing.common import PREPAID_PREFIX, schedule_for, today
+from daemon.billing.common import PREPAID_PREFIX, today
+from daemon.billing.coverage import Coverage, load_coverage
 from daemon.billing.documents import DraftLine, issue_invoice, issue_invoices, settle
 from daemon.billing.dunning import refresh_states
-from daemon.billing.usage import Coverage, load_coverage, period_usage
 from daemon.config import BillingSettings, Settings
 from daemon.db import session_factory
 from daemon.db.models import Service
 from daemon.services import customers, invoices, ledger, plans
 from daemon.services import services as subs
 from daemon.services.errors import ServiceError
-from daemon.services.plans import plan_spec
+from daemon.services.plans import plan_spec, schedule_for
+from daemon.services.usage import period_usage
 from policies.desired import ServiceState
 from policies.money import Money
 from policies.periods import Period, PeriodError, Schedule

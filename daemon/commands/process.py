@@ -13,7 +13,7 @@ from waitress import serve
 
 from daemon.commands.common import PROG, SubParsers
 from daemon.demo import run_demo
-from daemon.runner import Daemon
+from daemon.scheduler import Daemon
 from lab import cli as lab_cli
 from web import create_app
 

@@ -29,9 +29,9 @@ from daemon.commands.common import (
     transaction,
 )
 from daemon.config import Settings
-from daemon.reconcile import set_service_state
 from daemon.services import services
 from daemon.services.errors import Invalid
+from daemon.services.state import set_service_state
 
 STATE_COMMANDS = {
     "throttle": "slow a service to the dunning throttle rate",

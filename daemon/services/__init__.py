@@ -11,7 +11,9 @@ with a ``to_json()`` method; they never carry secrets (PPPoE passwords, password
 Modules: :mod:`~daemon.services.customers`, :mod:`~daemon.services.plans`, :mod:`~daemon.services.routers`,
 :mod:`~daemon.services.services` (subscriber services), :mod:`~daemon.services.payments`,
 :mod:`~daemon.services.invoices`, :mod:`~daemon.services.ledger`, :mod:`~daemon.services.users`,
-:mod:`~daemon.services.ops` (router operation queue), :mod:`~daemon.services.audit`.
+:mod:`~daemon.services.ops` (router operation queue), :mod:`~daemon.services.state` (throttle, suspend, resume,
+terminate), :mod:`~daemon.services.usage` (traffic samples), :mod:`~daemon.services.diagnosis` (why a customer is
+slow or cut off), :mod:`~daemon.services.audit`.
 """
 
 from daemon.services.errors import Conflict, Invalid, NotFound, ServiceError

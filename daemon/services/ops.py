@@ -5,12 +5,13 @@ same transaction as the change, so a crash can never lose it. The reconcile loop
 ``id`` order, carries them out and marks each done, or failed with a retry time.
 
 On PostgreSQL, enqueueing also notifies :data:`NOTIFY_CHANNEL` in that transaction, so the daemon's watcher
-(:mod:`daemon.wakeup`) hears of the work when it commits, and never when it rolls back.
+(:mod:`daemon.scheduler.wakeup`) hears of the work when it commits, and never when it rolls back.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,22 +23,28 @@ from daemon.db.models import Router, RouterOp, RouterOpStatus, utcnow
 from daemon.services.errors import Conflict, Invalid, NotFound
 
 __all__ = [
+    "DISCONNECT",
     "NOTIFY_CHANNEL",
     "RECONCILE",
     "RouterOpRecord",
+    "attempts",
     "due_ops",
+    "due_services",
     "enqueue",
     "enqueue_reconcile",
     "list_ops",
     "mark_done",
     "mark_failed",
     "pending_by_router",
+    "pending_ops",
 ]
 
 log = logging.getLogger(__name__)
 
 #: The operation that makes a router match the database for the services it carries.
 RECONCILE = "reconcile"
+#: The operation that drops the live PPPoE session named in ``payload["key"]`` (exactly once, after the reconcile).
+DISCONNECT = "disconnect"
 
 #: The PostgreSQL channel :func:`enqueue` notifies, with the router's id as payload.
 NOTIFY_CHANNEL = "edgebill_router_ops"
@@ -197,6 +204,35 @@ def routers_with_due_ops(session: Session, *, now: datetime | None = None) -> li
         .order_by(Router.name)
     )
     return list(session.scalars(query))
+
+
+def pending_ops(session: Session, router_id: int, *, services: Collection[int] | None = None) -> list[RouterOp]:
+    """Every pending operation of ``router_id`` in ``id`` order, due or not; with ``services``, only theirs."""
+    query = select(RouterOp).where(RouterOp.router_id == router_id, RouterOp.status == RouterOpStatus.PENDING)
+    if services is not None:
+        query = query.where(RouterOp.service_id.in_(services))
+    return list(session.scalars(query.order_by(RouterOp.id)))
+
+
+def due_services(session: Session, router_name: str) -> frozenset[int] | None:
+    """The services named by the router's due operations: what a scoped run must push now.
+
+    None when one of them names no service (the router must be run in full); empty when nothing is due.
+    """
+    rows = session.scalars(
+        select(RouterOp.service_id)
+        .join(Router, Router.id == RouterOp.router_id)
+        .where(Router.name == router_name, RouterOp.status == RouterOpStatus.PENDING, RouterOp.not_before <= utcnow())
+    ).all()
+    if any(service_id is None for service_id in rows):
+        return None
+    return frozenset(service_id for service_id in rows if service_id is not None)
+
+
+def attempts(session: Session, op_id: int) -> int:
+    """How many times operation ``op_id`` was tried so far (0 when it is gone)."""
+    row = session.get(RouterOp, op_id)
+    return row.attempts if row is not None else 0
 
 
 def _get(session: Session, op_id: int) -> RouterOp:

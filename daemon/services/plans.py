@@ -19,13 +19,14 @@ from typing import Any, Required, TypedDict, Unpack
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from daemon.config import Settings, parse_duration
-from daemon.db.models import OverQuota, Plan, PlanCycle
+from daemon.config import BillingSettings, Settings, parse_duration
+from daemon.db.models import OverQuota, Plan, PlanCycle, Service
 from daemon.services import _validate as check
 from daemon.services import audit
 from daemon.services._db import insert_unique
 from daemon.services.errors import Conflict, Invalid, NotFound
 from policies.money import Currency, Money, UnknownCurrency, currency
+from policies.periods import AnchorMode, Schedule
 from policies.plans import PlanError, PlanSpec, format_quota, parse_quota
 from policies.rates import Burst, RateLimit, format_rate, parse_rate
 
@@ -41,6 +42,7 @@ __all__ = [
     "plans_by_id",
     "read_plan",
     "record_of",
+    "schedule_for",
     "set_plan_active",
 ]
 
@@ -187,6 +189,12 @@ def plan_spec(row: Plan) -> PlanSpec:
         tax_rate=row.tax_rate,
         tax_inclusive=row.tax_inclusive,
     )
+
+
+def schedule_for(billing: BillingSettings, service: Service, plan: PlanSpec) -> Schedule:
+    """The service's billing schedule: its plan's cycle, anchored on its start date (``[billing] anchor``)."""
+    mode: AnchorMode = "anniversary" if billing.anchor == "anniversary" else "calendar"
+    return Schedule(service.started_on, plan.cycle, mode)
 
 
 def _check_storable(spec: PlanSpec) -> None:

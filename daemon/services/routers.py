@@ -18,10 +18,11 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+import drivers
 from daemon.db.models import Router, RouterKind, RouterStatus, utcnow
 from daemon.services import audit
 from daemon.services.errors import Conflict, NotFound
-from drivers.base import RouterParams
+from drivers.base import DriverError, RouterParams
 
 __all__ = [
     "RouterCheck",
@@ -30,9 +31,11 @@ __all__ = [
     "RoutersConfig",
     "SyncResult",
     "check_router",
+    "find_router",
     "get_router",
     "list_routers",
     "load_router",
+    "record_contact",
     "sync_routers",
 ]
 
@@ -207,6 +210,38 @@ def load_router(session: Session, name: str, *, allow_retired: bool = True) -> R
     return row
 
 
+def find_router(session: Session, name: str) -> Router | None:
+    """The router row called ``name``, retired or not; None when there is none."""
+    return session.scalars(select(Router).where(Router.name == name)).one_or_none()
+
+
+def record_contact(
+    session: Session, router_id: int, *, facts: tuple[str, str, str] | None, error: str | None
+) -> Router | None:
+    """Record the outcome of a run against router ``router_id``; None when the row is gone (nothing recorded).
+
+    ``facts`` (identity, version, model) read from the router mark it up and seen now; an ``error`` without them
+    marks it down. A run without error is the router's last sync; an error (cut to 2,000 characters) is kept as
+    ``last_error`` until the next successful one.
+    """
+    row = session.get(Router, router_id)
+    if row is None:
+        return None
+    now = utcnow()
+    if facts is not None:
+        row.status = RouterStatus.UP
+        row.last_seen_at = now
+        row.identity, row.version, row.model = facts
+    elif error is not None:
+        row.status = RouterStatus.DOWN
+    if error is None:
+        row.last_sync_at = now
+        row.last_error = None
+    else:
+        row.last_error = error[:2000]
+    return row
+
+
 def get_router(session: Session, name: str) -> RouterRecord:
     return record_of(load_router(session, name))
 
@@ -261,9 +296,6 @@ class RouterCheck:
 
 def check_router(params: RouterParams) -> RouterCheck:
     """Connect and log in with the router's driver, read its facts; never raises for router errors."""
-    import drivers
-    from drivers.base import DriverError
-
     started = time.monotonic()
     base = RouterCheck(params.name, params.kind, params.host, params.port, ok=False, elapsed_ms=0.0)
     try:

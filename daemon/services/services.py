@@ -8,7 +8,7 @@ PPPoE passwords are stored encrypted (:class:`daemon.security.SecretBox`) and ne
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -34,11 +34,15 @@ __all__ = [
     "customers_started_by",
     "get_service",
     "list_services",
+    "live_on_router",
     "live_services",
     "load_service",
     "needing_attention",
     "pppoe_password",
+    "router_has_pppoe",
+    "rows_by_id",
     "secret_box",
+    "services_by_router",
     "set_promise",
     "set_service_plan",
     "started_by",
@@ -171,6 +175,47 @@ def watched_by_billing(
     for customer_id, is_prepaid in session.execute(query):
         found[customer_id] = found.get(customer_id, False) or bool(is_prepaid)
     return found
+
+
+def live_on_router(session: Session, router_id: int) -> Sequence[Service]:
+    """The rows of the services on ``router_id`` that are not terminated, in id order (what the router carries)."""
+    return session.scalars(
+        select(Service)
+        .where(Service.router_id == router_id, Service.state != ServiceState.TERMINATED)
+        .order_by(Service.id)
+    ).all()
+
+
+def router_has_pppoe(session: Session, router_id: int) -> bool:
+    """Whether a service on ``router_id`` that is not terminated is PPPoE (its password must be decrypted)."""
+    found = session.scalars(
+        select(Service.id).where(
+            Service.router_id == router_id,
+            Service.connection_type == ConnectionType.PPPOE,
+            Service.state != ServiceState.TERMINATED,
+        )
+    ).first()
+    return found is not None
+
+
+def rows_by_id(session: Session, service_ids: Collection[int]) -> Sequence[Service]:
+    """The rows of ``service_ids`` that exist, whatever their state, in id order."""
+    return session.scalars(select(Service).where(Service.id.in_(service_ids)).order_by(Service.id)).all()
+
+
+def services_by_router(session: Session, services: Collection[int]) -> dict[str, tuple[int, ...]]:
+    """The routers carrying ``services``, each with its services in id order; NotFound names a missing one."""
+    rows = session.execute(
+        select(Service.id, Router.name).join(Router, Router.id == Service.router_id).where(Service.id.in_(services))
+    ).all()
+    found = {service_id: router for service_id, router in rows}
+    for service_id in sorted(services):
+        if service_id not in found:
+            raise NotFound(f"service {service_id} not found")
+    out: dict[str, list[int]] = {}
+    for service_id in sorted(found):
+        out.setdefault(found[service_id], []).append(service_id)
+    return {router: tuple(ids) for router, ids in out.items()}
 
 
 def _check_unique(session: Session, router: Router, *, login: str | None, ipv4: str | None) -> None:

@@ -1,4 +1,4 @@
-"""The shaping layout of a Linux ``tc`` gateway: handles, limits, and the rendering of desired state.
+"""The shaping layout of a Linux ``tc`` gateway: handles, limits, device and address-list names, nftables rules.
 
 Everything here is pure. Download is shaped on the subscriber-facing interface (matching the destination
 address), upload on an ``ifb`` device fed by an ingress ``mirred`` redirect (matching the source address). Per
@@ -10,7 +10,8 @@ device the tree is nested so that building it is linear and classifying a packet
   (``M`` = last octet + 1) with a leaf qdisc (``leaf_qdisc``, kernel-assigned handle).
 
 Every handle is derived from the address, so a class or filter always has the same id: drift detection compares
-like with like and re-creation is stable. The limits the kernel imposes are checked before anything is sent.
+like with like and re-creation is stable. The limits the kernel imposes are checked before anything is sent
+(:mod:`drivers.linux.plan` renders a desired state in this layout).
 """
 
 from __future__ import annotations
@@ -18,16 +19,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
-from operator import attrgetter
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 from drivers.base import DriverError
-from drivers.models import Conflict, Resource
-from policies.desired import DesiredState, EnforcementSpec, SubscriberSpec
 
 Direction = Literal["down", "up"]
 
@@ -309,180 +307,3 @@ def nft_rules(set_name: str, portal: Portal | None) -> dict[str, list[list[dict[
 def rules_digest(rules: Mapping[str, Sequence[Sequence[Mapping[str, Any]]]]) -> str:
     canon = json.dumps({chain: list(rules.get(chain, ())) for chain in (NFT_FORWARD, NFT_PREROUTING)}, sort_keys=True)
     return hashlib.sha256(canon.encode()).hexdigest()[:16]
-
-
-# --- rendering desired state ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Rendered:
-    """Desired state as native resources, and what could not be rendered."""
-
-    resources: tuple[Resource, ...]
-    conflicts: tuple[Conflict, ...]
-
-
-def comment_ok(key: str) -> bool:
-    return 0 < len(key.encode()) <= MAX_COMMENT_BYTES and key.isprintable()
-
-
-def placed(
-    subscribers: Iterable[SubscriberSpec], subnets: Sequence[IPv4Network]
-) -> tuple[list[tuple[SubscriberSpec, IPv4Address]], list[Conflict]]:
-    """The subscribers that can be shaped, with their address; the others as conflicts (never written)."""
-    out: list[tuple[SubscriberSpec, IPv4Address]] = []
-    conflicts: list[Conflict] = []
-    by_address: dict[int, str] = {}
-    by_group: dict[int, int] = {}
-    bounds = [(int(net.network_address), int(net.netmask)) for net in subnets]
-    group_mask = (1 << GROUP_BITS) - 1
-    for spec in sorted(subscribers, key=attrgetter("key")):
-        addr = spec.address
-        if addr is None:
-            conflicts.append(Conflict(KIND_SUB, spec.key, "no IPv4 address: a Linux gateway shapes by address"))
-            continue
-        value = int(addr)
-        if bounds and not any(value & mask == first for first, mask in bounds):
-            shown = ", ".join(str(n) for n in subnets)
-            conflicts.append(Conflict(KIND_SUB, spec.key, f"address {addr} is outside this gateway's subnets {shown}"))
-            continue
-        if not comment_ok(spec.key):
-            conflicts.append(Conflict(KIND_SUB, spec.key, "key must be 1-128 bytes of printable text"))
-            continue
-        if value in by_address:
-            conflicts.append(Conflict(KIND_SUB, spec.key, f"address {addr} is already used by {by_address[value]!r}"))
-            continue
-        net = value >> 8
-        other = by_group.setdefault(net & group_mask, net)
-        if other != net:
-            conflicts.append(
-                Conflict(
-                    KIND_SUB,
-                    spec.key,
-                    f"{group_network(addr)} and {IPv4Network((other << 8, 24))} would share tc handle "
-                    f"{hx(group_major(addr))}: a gateway's /24s must differ within their /10",
-                )
-            )
-            continue
-        by_address[value] = spec.key
-        out.append((spec, addr))
-    if len(out) > MAX_SUBSCRIBERS:
-        raise LayoutError(
-            f"{len(out)} subscribers exceed the {MAX_SUBSCRIBERS} one gateway can shape (leaf qdisc handle space); "
-            "split them across gateways"
-        )
-    return out, conflicts
-
-
-#: A subscriber's resources: its class per direction (as :meth:`Devices.directions`), its ``subscribers`` set
-#: element and, when suspended, its address-list element.
-SubscriberResources = tuple[Resource, ...]
-
-
-class RenderMemo:
-    """The resources :func:`render` made for each subscriber, by what they were made from.
-
-    A plan over thousands of unchanged subscribers then reuses their resources instead of formatting them again.
-    Each render keeps only the subscribers it rendered, so the memo holds one gateway's desired state at most.
-    """
-
-    def __init__(self) -> None:
-        self.context: tuple[Devices, str] | None = None
-        self.subscribers: dict[tuple[IPv4Address, str, int, int, bool], SubscriberResources] = {}
-
-
-def _subscriber_resources(
-    spec: SubscriberSpec, addr: IPv4Address, devices: Devices, set_name: str, class_texts: dict[int, str]
-) -> SubscriberResources:
-    addr_text, cid = str(addr), class_id(addr)
-    out: list[Resource] = []
-    for direction, _ in devices.directions():
-        word, _ = match_word(direction)
-        rate = spec.rate.download if direction == "down" else spec.rate.upload
-        text = class_texts.get(rate)
-        if text is None:
-            text = class_texts[rate] = class_text(rate)
-        fields = {"class": text, "leaf": devices.leaf, "match": f"{word} {addr_text}/32"}
-        out.append(Resource(KIND_SUB, f"{direction}|{cid}", fields))
-    out.append(Resource(KIND_NFT_SUB, addr_text, {"key": spec.key}))
-    if spec.state == "suspended":
-        out.append(Resource(KIND_SUSPENDED, addr_text, {"set": set_name}))
-    return tuple(out)
-
-
-def render(
-    desired: DesiredState,
-    devices: Devices,
-    subnets: Sequence[IPv4Network],
-    *,
-    memo: RenderMemo | None = None,
-    previous: RenderMemo | None = None,
-) -> Rendered:
-    """The native resources of ``desired`` on a gateway with ``devices``; unplaceable subscribers as conflicts.
-
-    With ``previous`` (the memo of an earlier render for the same gateway), subscribers rendered from the same
-    values reuse their resources; ``memo`` records what this render made.
-    """
-    enforcement: EnforcementSpec = desired.enforcement
-    set_name = check_set_name(enforcement.address_list)
-    if set_name.startswith(NFT_SUBSCRIBERS):
-        raise LayoutError(f"address list may not start with {NFT_SUBSCRIBERS!r} on a Linux gateway (edgebill's own)")
-    conflicts: list[Conflict] = []
-    try:
-        portal = portal_of(enforcement.payment_page_url)
-    except LayoutError as exc:
-        portal = None
-        conflicts.append(Conflict(KIND_TABLE, f"{NFT_FAMILY} {NFT_TABLE}", f"{exc}; suspended HTTP is not redirected"))
-    subs, refused = placed(desired.subscribers, subnets)
-    conflicts.extend(refused)
-
-    out: list[Resource] = []
-    if devices.ifb is not None:
-        out.append(Resource(KIND_LINK, devices.ifb, {"kind": "ifb", "up": "yes"}))
-        out.append(Resource(KIND_QDISC, f"{devices.interface}|ingress", {"kind": "ingress"}))
-        out.append(Resource(KIND_REDIRECT, devices.interface, {"to": devices.ifb}))
-    context = (devices, set_name)
-    memo = memo if memo is not None else RenderMemo()
-    memo.context = context
-    old = previous.subscribers if previous is not None and previous.context == context else {}
-    rendered: list[SubscriberResources] = []
-    groups: dict[int, IPv4Address] = {}
-    class_texts: dict[int, str] = {}
-    for spec, addr in subs:
-        rate = spec.rate
-        key = (addr, spec.key, rate.download, rate.upload, spec.state == "suspended")
-        hit = old.get(key)  # addresses are unique after placed(): each key is rendered once
-        if hit is None:
-            hit = _subscriber_resources(spec, addr, devices, set_name, class_texts)
-        memo.subscribers[key] = hit
-        rendered.append(hit)
-        groups.setdefault(int(addr) >> 8, addr)
-    for i, (direction, dev) in enumerate(devices.directions()):
-        word, _ = match_word(direction)
-        out.append(Resource(KIND_QDISC, f"{dev}|root", {"kind": "htb", "handle": f"{hx(ROOT_MAJOR)}:", "hash": word}))
-        out.extend(r[i] for r in rendered)
-        for member in groups.values():
-            out.append(
-                Resource(
-                    KIND_GROUP,
-                    f"{direction}|{group_class_id(member)}",
-                    {
-                        "class": class_text(GROUP_RATE),
-                        "qdisc": "htb",
-                        "hash": word,
-                        "match": f"{word} {group_network(member)}",
-                    },
-                )
-            )
-    rules = nft_rules(set_name, portal)
-    out.append(
-        Resource(
-            KIND_TABLE,
-            f"{NFT_FAMILY} {NFT_TABLE}",
-            {"set": set_name, "portal": str(portal) if portal else "", "rules": rules_digest(rules)},
-        )
-    )
-    nft_at = len(devices.directions())
-    out.extend(r[nft_at] for r in rendered)
-    out.extend(r[nft_at + 1] for r in rendered if len(r) > nft_at + 1)
-    return Rendered(tuple(out), tuple(conflicts))

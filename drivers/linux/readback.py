@@ -1,522 +1,362 @@
-"""Parsing what the gateway prints (``tc`` text and JSON, ``ip -j``, ``nft -j``) into :class:`Resource` values.
+"""Reading a Linux gateway back: the scripts the driver runs, and their output turned into resources.
 
-Pure functions: the driver runs one read script over SSH and hands the sections to :func:`resources`.
+Pure: the driver runs each script over SSH and hands the output here with the :class:`GatewayCache` of the last
+read; the resources come back with the renewed cache, which the driver keeps for the next call. A full read
+(:func:`read_script`, :func:`gateway_state`) lists every device and the nftables table at once; a scoped read
+(:func:`scoped_script`, :func:`unseen_leaves`, :func:`scoped_state`) lists only what a
+:class:`~drivers.models.Scope` covers (:mod:`drivers.linux.scope`), and needs the keys a full read found.
+:func:`counter_script` and :func:`counter_samples` read the byte counters.
 """
 
 from __future__ import annotations
 
-import json
-import re
 import socket
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from ipaddress import IPv4Address
 from typing import Any, Final
 
-from drivers.base import ReplyError
+from drivers.base import ScopeUnavailable
 from drivers.linux.layout import (
-    CHILD_HT,
-    GROUP_BASE,
-    GROUP_BITS,
-    KIND_GROUP,
-    KIND_LINK,
     KIND_NFT_SUB,
-    KIND_QDISC,
-    KIND_REDIRECT,
-    KIND_SUB,
     KIND_SUSPENDED,
     KIND_TABLE,
     NFT_FAMILY,
-    NFT_FORWARD,
-    NFT_KEY_SET_PREFIX,
-    NFT_PREROUTING,
-    NFT_SUBSCRIBERS,
     NFT_TABLE,
-    QUANTUM,
-    REDIRECT_PREF,
-    ROOT_HT,
     ROOT_MAJOR,
     Devices,
     Direction,
+    class_id,
     hx,
-    rules_digest,
 )
-from drivers.models import Resource
-
-#: Marks the start of each section of the read script's output: ``@@name arg``.
-SECTION: Final = "@@"
-
-_CLASS = re.compile(
-    r"^class htb (?P<id>[0-9a-f]+:[0-9a-f]+) (?:root|parent (?P<parent>[0-9a-f]+:[0-9a-f]*))"
-    r"(?: leaf (?P<leaf>[0-9a-f]+):)? prio \d+(?: quantum (?P<quantum>\d+))? rate (?P<rate>\S+) ceil (?P<ceil>\S+)"
+from drivers.linux.parse import (
+    ReadMemo,
+    TcClass,
+    class_counters,
+    device_state,
+    element_address,
+    ingress_resources,
+    key_resources,
+    link_resource,
+    nft_resources,
+    nft_sets,
+    one_json,
+    parse_classes,
+    parse_qdiscs,
+    sections,
 )
-_DOTTED = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
-_QDISC = re.compile(
-    r"^qdisc (?P<kind>\S+) (?P<handle>[0-9a-f]+:)(?: dev \S+)? "
-    r"(?:(?P<root>root)|parent (?P<parent>[0-9a-f]+:[0-9a-f]*))"
-)
-_SENT = re.compile(r"^\s*Sent (\d+) bytes (\d+) pkt")
-#: One HTB class and its byte counter in ``tc -s class show`` text: what :func:`class_counters` needs.
-_COUNTED = re.compile(
-    r"^class htb ([0-9a-f]+:[0-9a-f]+) (?:root|parent \S+)(?: leaf ([0-9a-f]+):)? prio [^\n]*\n\s*Sent (\d+) bytes",
-    re.M,
-)
+from drivers.linux.scope import MISSING, Targets, class_lines, elements, leaf_commands, read_commands, split_tc
+from drivers.models import Action, Change, CounterSample, Resource, Scope
 
+_EMPTY_NFT: Final = '{"nftables": []}'
 
-def sections(text: str) -> dict[str, str]:
-    """Split the read script's output at its ``@@name`` markers (lines starting with ``@@``)."""
-    out: dict[str, str] = {}
-    marker = "\n" + SECTION
-    start = 0 if text.startswith(SECTION) else text.find(marker) + 1
-    if start == 0 and not text.startswith(SECTION):
-        return out
-    while True:
-        eol = text.find("\n", start)
-        if eol < 0:
-            out[text[start + len(SECTION) :].strip()] = ""
-            return out
-        name = text[start + len(SECTION) : eol].strip()
-        following = text.find(marker, eol)
-        if following < 0:
-            body = text[eol + 1 :]
-            out[name] = body[:-1] if body.endswith("\n") else body
-            return out
-        out[name] = text[eol + 1 : following]
-        start = following + 1
-
-
-def json_values(text: str) -> Iterator[Any]:
-    """Every JSON value in ``text``, one after the other (``tc -j -batch`` prints one array per command)."""
-    decoder = json.JSONDecoder()
-    pos, end = 0, len(text)
-    while True:
-        while pos < end and text[pos].isspace():
-            pos += 1
-        if pos >= end:
-            return
-        try:
-            value, pos = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            raise ReplyError(f"unreadable JSON from the gateway: {exc}") from None
-        yield value
-
-
-def one_json(text: str, default: Any) -> Any:
-    values = list(json_values(text))
-    return values[0] if values else default
-
-
-def parse_handle(text: str) -> tuple[int, int]:
-    major, _, minor = text.partition(":")
-    return int(major, 16), int(minor or "0", 16)
+#: A leaf qdisc to look up: its direction, device and the class it hangs from.
+Leaf = tuple[Direction, str, str]
 
 
 @dataclass(frozen=True)
-class TcClass:
-    classid: str
-    parent: str | None
-    leaf: str | None
-    text: str
-    sent_bytes: int
+class GatewayCache:
+    """What a gateway's driver keeps from one call to the next; a read returns a new one, never changes this one.
 
-
-def parse_classes(text: str) -> dict[str, TcClass]:
-    """HTB classes from ``tc [-s] [-d] class show`` text, by class id (``sent_bytes`` is 0 without ``-s``)."""
-    out: dict[str, TcClass] = {}
-    current: dict[str, Any] | None = None
-    for line in text.splitlines():
-        m = _CLASS.match(line)
-        if m:
-            if current is not None:
-                out[current["classid"]] = TcClass(**current)
-            quantum = m.group("quantum") or str(QUANTUM)
-            current = {
-                "classid": m.group("id"),
-                "parent": m.group("parent"),
-                "leaf": m.group("leaf"),
-                "text": f"rate {m.group('rate')} ceil {m.group('ceil')} quantum {quantum}",
-                "sent_bytes": 0,
-            }
-            continue
-        s = _SENT.match(line)
-        if s and current is not None:
-            current["sent_bytes"] = int(s.group(1))
-    if current is not None:
-        out[current["classid"]] = TcClass(**current)
-    return out
-
-
-def class_counters(text: str) -> dict[str, tuple[str | None, int]]:
-    """``class id -> (leaf major, bytes sent)`` from ``tc -s class show`` text (one pass, for counters)."""
-    return {m.group(1): (m.group(2), int(m.group(3))) for m in _COUNTED.finditer(text)}
-
-
-def _match_text(options: Mapping[str, Any]) -> str | None:
-    match = options.get("match")
-    if not isinstance(match, Mapping):
-        return None
-    try:
-        value = int(str(match["value"]), 16)
-        mask = int(str(match["mask"]), 16)
-        off = int(match["off"])
-    except (KeyError, ValueError, TypeError):
-        return None
-    word = {16: "dst", 12: "src"}.get(off)
-    if word is None or not 0 < mask <= 0xFFFFFFFF:
-        return None
-    prefix = mask.bit_count()
-    if mask != (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF or value & ~mask & 0xFFFFFFFF:
-        return None
-    return f"{word} {socket.inet_ntoa(value.to_bytes(4, 'big'))}/{prefix}"
-
-
-def _hash_word(filters: Sequence[Mapping[str, Any]], ht: int, mask: str) -> str:
-    """``dst``/``src`` when hash table ``ht:`` (256 buckets) is linked from ``800::1`` on the right key."""
-    has_table = any(
-        f.get("options", {}).get("fh") == f"{hx(ht)}:" and f["options"].get("ht_divisor") == 256 for f in filters
-    )
-    for f in filters:
-        opts = f.get("options", {})
-        if opts.get("fh") == "800::1" and opts.get("link") == f"{hx(ht)}:" and opts.get("hash_mask") == mask:
-            word = {16: "dst", 12: "src"}.get(int(opts.get("hash_off", -1)), "")
-            return word if has_table and word else "none"
-    return "none"
-
-
-@dataclass
-class DeviceState:
-    """Everything read from one shaped device."""
-
-    root: Resource | None = None
-    groups: list[Resource] = field(default_factory=list)
-    subscribers: list[Resource] = field(default_factory=list)
-    classes: dict[str, TcClass] = field(default_factory=dict)
-
-
-#: What one line of ``tc class show`` text parses to: the class, its major and minor (or ``None``: no class).
-ClassLine = tuple[TcClass, int, int] | None
-#: What one child qdisc's ``filter show`` JSON parses to: ``flowid -> match`` and the hash link's word.
-ChildFilters = tuple[dict[str, str], str]
-
-
-class ReadMemo:
-    """The pieces parsed from one device's previous read, by their exact text.
-
-    The gateway prints the same text for an object that did not change, so a read after a small change parses
-    only the lines that differ and reuses every other :class:`Resource`. Each read keeps only what it used: the
-    memo never holds more than the objects on the gateway now. Drift is still seen: changed text is a miss.
+    A full read reuses the parsed value of every line the gateway prints exactly as before (``lines``, ``nft``):
+    results are the same as without, only cheaper. A scoped read needs what a full read found (``keys``,
+    ``address_lists``) and is :class:`ScopeUnavailable` until then.
     """
 
-    def __init__(self) -> None:
-        self.classes: dict[str, ClassLine] = {}
-        self.filters: dict[str, ChildFilters] = {}
-        self.subscribers: dict[tuple[str, str, str, str], Resource] = {}
-        self.qdiscs: dict[str, dict[str, Any] | None] = {}
+    #: Per direction, what the last full read parsed, by line (:class:`~drivers.linux.parse.ReadMemo`).
+    lines: Mapping[Direction, ReadMemo] = field(default_factory=dict)
+    #: The nftables text the last full read got, and its resources.
+    nft: tuple[str, tuple[Resource, ...]] | None = None
+    #: Subscriber key by address, from the last full read and kept up to date by scoped reads and writes;
+    #: ``None`` until the gateway was read in full once.
+    keys: Mapping[str, str] | None = None
+    #: The kind of every qdisc by its handle (no colon), per direction: a class's leaf handle names an object the
+    #: kernel never reuses for another qdisc while it exists, so its kind need not be listed again.
+    kinds: Mapping[Direction, Mapping[str, str]] = field(default_factory=dict)
+    #: The qdiscs the last full read listed, per direction, from which ``kinds`` is made when first needed.
+    qdiscs: Mapping[Direction, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
+    #: The address lists (nftables sets) edgebill's table holds.
+    address_lists: tuple[str, ...] = ()
+    #: The last scoped read's scope and what it covered, for the plan that follows it.
+    scoped: tuple[Scope, Targets] | None = None
+
+    def targets(self, scope: Scope, name: str) -> Targets:
+        """What ``scope`` covers: as its scoped read found it, or from the keys known now."""
+        if self.keys is None:
+            raise ScopeUnavailable(f"{name}: the gateway has not been read in full yet")
+        if self.scoped is not None and self.scoped[0] == scope:
+            return self.scoped[1]
+        return Targets.of(scope, self.keys)
 
 
-def _qdisc_line(line: str) -> dict[str, Any] | None:
-    m = _QDISC.match(line)
-    if m is None:
-        return None
-    if m.group("root"):
-        return {"kind": m.group("kind"), "handle": m.group("handle"), "root": True}
-    return {"kind": m.group("kind"), "handle": m.group("handle"), "parent": m.group("parent")}
+def parallel_script(parts: Sequence[tuple[str, str]]) -> str:
+    """A shell script running each ``(section, command)`` at once, then printing them in order after ``@@section``.
 
-
-def parse_qdiscs(text: str, memo: ReadMemo | None = None, previous: ReadMemo | None = None) -> list[dict[str, Any]]:
-    """Qdiscs from ``tc qdisc show`` text, shaped as ``tc -j qdisc show`` prints them (``kind``, ``handle``,
-    ``root`` or ``parent``). Lines found in ``previous`` are not parsed again; ``memo`` records the lines used.
+    The commands read a busy gateway's tables concurrently; their output is kept in a private folder meanwhile.
     """
-    memo = memo if memo is not None else ReadMemo()
-    old = previous.qdiscs if previous is not None else {}
-    seen = memo.qdiscs
-    out: list[dict[str, Any]] = []
-    for line in text.splitlines():
-        if line in seen:
-            q = seen[line]
-        elif line in old:
-            q = seen[line] = old[line]
-        else:
-            q = seen[line] = _qdisc_line(line)
-        if q is not None:
-            out.append(q)
-    return out
+    lines = ["d=$(mktemp -d) || exit 1", "trap 'rm -rf \"$d\"' EXIT"]
+    lines += [f'( {command} ) > "$d/{i}" &' for i, (_, command) in enumerate(parts)]
+    lines.append("wait")
+    for i, (name, _) in enumerate(parts):
+        lines += [f"echo '@@{name}'", f'cat "$d/{i}"']
+    return "\n".join(lines) + "\n"
 
 
-def _class_line(line: str) -> ClassLine:
-    m = _CLASS.match(line)
-    if m is None:
-        return None
-    quantum = m.group("quantum") or str(QUANTUM)
-    cls = TcClass(
-        classid=m.group("id"),
-        parent=m.group("parent"),
-        leaf=m.group("leaf"),
-        text=f"rate {m.group('rate')} ceil {m.group('ceil')} quantum {quantum}",
-        sent_bytes=0,
-    )
-    major, minor = parse_handle(cls.classid)
-    return cls, major, minor
+# --- a full read --------------------------------------------------------------------------------------------------
 
 
-def _child_filters(filters: Sequence[Mapping[str, Any]]) -> ChildFilters:
-    matches: dict[str, str] = {}
-    child_ht = hx(CHILD_HT)
-    for f in filters:
-        opts = f.get("options", {})
-        if opts.get("key_ht") == child_ht and "flowid" in opts:
-            text = _match_text(opts)
-            if text is not None:
-                matches[str(opts["flowid"])] = text
-    return matches, _hash_word(filters, CHILD_HT, "ff")
+def read_script(devices: Devices) -> str:
+    """The script of a full read: the ifb link and ingress filter, each device's classes, qdiscs and filters, and
+    edgebill's nftables table, all at once."""
+    d = devices
+    parts: list[tuple[str, str]] = [("boot", "cat /proc/sys/kernel/random/boot_id")]
+    if d.ifb is not None:
+        parts += [
+            ("link", f"ip -j -d link show dev {d.ifb} 2>/dev/null || echo '[]'"),
+            ("ingress", f"tc -j filter show dev {d.interface} parent ffff: 2>/dev/null || echo '[]'"),
+        ]
+    for direction, dev in d.directions():
+        # One qdisc dump serves twice: as the section itself and for the child qdiscs whose filters to read.
+        parts += [
+            (f"class {direction}", f"tc -d class show dev {dev} 2>/dev/null"),
+            (
+                f"qdisc {direction}",
+                f"Q=$(tc qdisc show dev {dev} 2>/dev/null); printf '%s\\n' \"$Q\"; echo '@@filter {direction}'; "
+                f'P=$(printf \'%s\\n\' "$Q" | awk \'$2 == "htb" && $4 == "parent" && '
+                f'index($5, "eb:") == 1 {{ print $3 }}\'); echo $P; '
+                f"{{ echo 'filter show dev {dev} parent eb:'; "
+                f'for p in $P; do echo "filter show dev {dev} parent $p"; done; }} | tc -j -batch - 2>/dev/null',
+            ),
+        ]
+    parts.append(("nft", f"nft -j list table {NFT_FAMILY} {NFT_TABLE} 2>/dev/null || echo '{_EMPTY_NFT}'"))
+    return parallel_script(parts)
 
 
-def _filter_lines(filter_text: str) -> list[str] | None:
-    """The JSON arrays of the filter batch, one line each as iproute2 prints them; ``None`` when not so."""
-    lines = [line for line in filter_text.splitlines() if line.strip()]
-    if all(line.startswith("[") and line.rstrip().endswith("]") for line in lines):
-        return lines
-    return None
+def gateway_state(text: str, devices: Devices, cache: GatewayCache) -> tuple[tuple[Resource, ...], GatewayCache]:
+    """The resources in the output of :func:`read_script`, and the cache for the next read.
 
-
-def is_group_major(major: int) -> bool:
-    return GROUP_BASE <= major < GROUP_BASE + (1 << GROUP_BITS)
-
-
-def device_state(
-    direction: Direction,
-    dev: str,
-    qdiscs: Sequence[Mapping[str, Any]],
-    class_text: str,
-    filter_text: str,
-    *,
-    child_parents: Sequence[str] = (),
-    memo: ReadMemo | None = None,
-    previous: ReadMemo | None = None,
-) -> DeviceState:
-    """Resources of one device from ``tc -j qdisc show``, ``tc -d class show`` and the filter batch.
-
-    ``filter_text`` holds one JSON array per ``filter show``: the root qdisc's, then one per ``child_parents``.
-    With ``previous`` (the memo filled by the last read of this device), lines printed exactly as last time are
-    not parsed again; ``memo`` is filled with what this read used.
+    Kinds: ``link/ifb`` (the upload device), ``tc/qdisc`` (``DEV|root``, ``IFACE|ingress``), ``tc/redirect``,
+    ``tc/group`` (``DIR|eb:G``: one per /24 and direction), ``tc/subscriber`` (``DIR|G:M``), ``nft/table``,
+    ``nft/subscriber`` (address -> subscriber key) and ``nft/suspended`` (address). A root qdisc that edgebill
+    did not create is returned with ``owned=False`` and nothing below it is read.
     """
-    state = DeviceState()
-    root = next((q for q in qdiscs if q.get("root")), None)
-    if root is None or root.get("handle") == "0:":
-        return state
-    ours = root.get("kind") == "htb" and root.get("handle") == f"{hx(ROOT_MAJOR)}:"
-    if not ours:
-        state.root = Resource(
-            KIND_QDISC, f"{dev}|root", {"kind": str(root.get("kind")), "handle": str(root.get("handle"))}, owned=False
+    parts = sections(text)
+    resources: list[Resource] = []
+    d = devices
+    if d.ifb is not None:
+        link = link_resource(d.ifb, one_json(parts.get("link", ""), []))
+        if link is not None:
+            resources.append(link)
+    memos: dict[Direction, ReadMemo] = {}
+    qdiscs_of: dict[Direction, list[dict[str, Any]]] = {}
+    for direction, dev in d.directions():
+        memos[direction] = ReadMemo()
+        previous = cache.lines.get(direction)
+        qdiscs = parse_qdiscs(parts.get(f"qdisc {direction}", ""), memos[direction], previous)
+        qdiscs_of[direction] = qdiscs
+        filter_part = parts.get(f"filter {direction}", "")
+        _, _, filter_json = filter_part.partition("\n")
+        parents = filter_part.partition("\n")[0].split()
+        state = device_state(
+            direction,
+            dev,
+            qdiscs,
+            parts.get(f"class {direction}", ""),
+            filter_json,
+            child_parents=parents,
+            memo=memos[direction],
+            previous=previous,
         )
-        return state
-    memo = memo if memo is not None else ReadMemo()
-    old = previous if previous is not None else ReadMemo()
-    child_majors = [parse_handle(p)[0] for p in child_parents]
-    lines = _filter_lines(filter_text)
-    child_filters: dict[int, ChildFilters] = {}
-    if lines is not None:
-        root_filters: list[Mapping[str, Any]] = one_json(lines[0], []) if lines else []
-        for i, major in enumerate(child_majors):
-            line = lines[i + 1] if i + 1 < len(lines) else "[]"
-            parsed = memo.filters.get(line) or old.filters.get(line)
-            if parsed is None:
-                parsed = _child_filters(one_json(line, []))
-            memo.filters[line] = parsed
-            child_filters[major] = parsed
+        if direction == "down" and d.ifb is not None:
+            resources += ingress_resources(d, qdiscs, one_json(parts.get("ingress", ""), []))
+        if state.root is not None:
+            resources.append(state.root)
+        resources += state.groups
+        resources += state.subscribers
+    nft_text = parts.get("nft", "")
+    if cache.nft is not None and cache.nft[0] == nft_text:
+        nft = cache.nft[1]
     else:
-        arrays = list(json_values(filter_text))
-        root_filters = arrays[0] if arrays else []
-        for i, major in enumerate(child_majors):
-            child_filters[major] = _child_filters(arrays[i + 1] if i + 1 < len(arrays) else [])
-    state.root = Resource(
-        KIND_QDISC,
-        f"{dev}|root",
-        {"kind": "htb", "handle": f"{hx(ROOT_MAJOR)}:", "hash": _hash_word(root_filters, ROOT_HT, "ff00")},
+        nft = tuple(nft_resources(one_json(nft_text, {"nftables": []})))
+    resources += nft
+    table = next((r for r in nft if r.kind == KIND_TABLE), None)
+    renewed = GatewayCache(
+        lines=memos,
+        nft=(nft_text, nft),
+        keys={r.key: r.fields["key"] for r in nft if r.kind == KIND_NFT_SUB},
+        qdiscs=qdiscs_of,
+        address_lists=tuple(n for n in table.fields["set"].split(",") if n) if table is not None else (),
+        scoped=cache.scoped,
     )
-    parsed_classes: list[tuple[TcClass, int, int]] = []
-    for line in class_text.splitlines():
-        if line in memo.classes:
-            hit = memo.classes[line]
-        elif line in old.classes:
-            hit = memo.classes[line] = old.classes[line]
-        else:
-            hit = memo.classes[line] = _class_line(line)
-        if hit is not None:
-            parsed_classes.append(hit)
-    state.classes = {cls.classid: cls for cls, _, _ in parsed_classes}
-    qdisc_kinds: dict[str, str] = {}
-    for q in qdiscs:
-        qdisc_kinds[str(q.get("parent", ""))] = str(q.get("kind"))
-    root_matches: dict[str, str] = {}
-    for f in root_filters:
-        opts = f.get("options", {})
-        if opts.get("key_ht") == hx(ROOT_HT) and "flowid" in opts:
-            text = _match_text(opts)
-            if text is not None:
-                root_matches[str(opts["flowid"])] = text
-    no_filters: ChildFilters = ({}, "none")
-    for cls, major, minor in parsed_classes:
-        if major == ROOT_MAJOR and is_group_major(minor):
-            classid = cls.classid
-            if cls.leaf == hx(minor):
-                qdisc = qdisc_kinds.get(classid, "none")
-            else:
-                qdisc = "none" if cls.leaf is None else f"other {cls.leaf}:"
-            fields = {
-                "class": cls.text,
-                "qdisc": qdisc,
-                "hash": child_filters.get(minor, no_filters)[1],
-                "match": root_matches.get(classid, "none"),
-            }
-            state.groups.append(Resource(KIND_GROUP, f"{direction}|{classid}", fields, ref=classid))
-    for cls, major, _ in parsed_classes:
-        if not is_group_major(major):
-            continue
-        classid = cls.classid
-        leaf = qdisc_kinds.get(classid, "none")
-        match = child_filters.get(major, no_filters)[0].get(classid, "none")
-        key = (classid, cls.text, leaf, match)
-        sub = memo.subscribers.get(key) or old.subscribers.get(key)
-        if sub is None:
-            sub = Resource(
-                KIND_SUB, f"{direction}|{classid}", {"class": cls.text, "leaf": leaf, "match": match}, ref=classid
-            )
-        memo.subscribers[key] = sub
-        state.subscribers.append(sub)
-    return state
+    return tuple(resources), renewed
 
 
-def link_resource(ifb: str, links: Sequence[Mapping[str, Any]]) -> Resource | None:
-    link = next((item for item in links if item.get("ifname") == ifb), None)
-    if link is None:
-        return None
-    kind = str(link.get("linkinfo", {}).get("info_kind", ""))
-    up = "yes" if "UP" in link.get("flags", ()) else "no"
-    return Resource(KIND_LINK, ifb, {"kind": kind or "unknown", "up": up}, owned=kind == "ifb")
+# --- a scoped read ------------------------------------------------------------------------------------------------
 
 
-def ingress_resources(
-    devices: Devices, qdiscs: Sequence[Mapping[str, Any]], filters: Sequence[Mapping[str, Any]]
-) -> list[Resource]:
-    out: list[Resource] = []
-    ingress = next((q for q in qdiscs if str(q.get("parent", "")).startswith("ffff:")), None)
-    if ingress is None:
-        return out
-    kind = str(ingress.get("kind"))
-    out.append(Resource(KIND_QDISC, f"{devices.interface}|ingress", {"kind": kind}, owned=kind == "ingress"))
-    for f in filters:
-        opts = f.get("options", {})
-        if f.get("pref") != REDIRECT_PREF or opts.get("fh") != "800::1":
-            continue
-        target = "none"
-        match = opts.get("match", {})
-        catch_all = str(match.get("mask", "")) == "0"
-        for action in opts.get("actions", ()):
-            if action.get("kind") == "mirred" and action.get("mirred_action") == "redirect" and catch_all:
-                target = str(action.get("to_dev"))
-        out.append(Resource(KIND_REDIRECT, devices.interface, {"to": target}))
+def scoped_script(devices: Devices, targets: Targets, cache: GatewayCache) -> str:
+    """The script of a scoped read of ``targets`` (:func:`drivers.linux.scope.read_commands`, run at once)."""
+    return parallel_script(read_commands(devices, targets, cache.address_lists))
+
+
+def _scoped_classes(
+    parts: Mapping[str, str], devices: Devices, targets: Targets, name: str
+) -> dict[Direction, tuple[str, str, list[TcClass]]]:
+    """Per direction, the scoped class text, the filter text and the classes of a scoped read's output."""
+    groups = sorted(targets.groups)
+    out: dict[Direction, tuple[str, str, list[TcClass]]] = {}
+    for direction, dev in devices.directions():
+        class_text, filter_text = split_tc(parts.get(f"tc {direction}", ""), groups)
+        text, has_groups = class_lines(class_text, targets)
+        if not has_groups:
+            raise ScopeUnavailable(f"{name}: {dev} has no edgebill tree to add to")
+        out[direction] = (text, filter_text, list(parse_classes(text).values()))
     return out
 
 
-def nft_resources(data: Mapping[str, Any]) -> list[Resource]:
-    """edgebill's table, subscriber keys and suspended addresses from ``nft -j list table inet edgebill``."""
-    items = data.get("nftables", [])
-    if not isinstance(items, list):
-        raise ReplyError("nft printed JSON without an 'nftables' list")
-    table_seen = False
-    sets: dict[str, list[Any]] = {}
-    chains: dict[str, Mapping[str, Any]] = {}
-    rules: dict[str, list[Any]] = {NFT_FORWARD: [], NFT_PREROUTING: []}
-    for item in items:
-        if "table" in item:
-            table_seen = True
-        elif "set" in item:
-            s = item["set"]
-            sets[str(s["name"])] = list(s.get("elem", []))
-        elif "chain" in item:
-            chains[str(item["chain"]["name"])] = item["chain"]
-        elif "rule" in item:
-            r = item["rule"]
-            rules.setdefault(str(r["chain"]), []).append(r.get("expr", []))
-    out: list[Resource] = []
-    if not table_seen:
-        return out
-    overdue = [name for name in sets if not name.startswith(NFT_SUBSCRIBERS)]
-    set_name = overdue[0] if len(overdue) == 1 else ",".join(sorted(overdue))
-    portal = ""
-    for expr in rules.get(NFT_PREROUTING, []):
-        for e in expr:
-            if isinstance(e, Mapping) and "dnat" in e:
-                portal = f"{e['dnat'].get('addr')}:{e['dnat'].get('port')}"
-    hooks_ok = (
-        chains.get(NFT_FORWARD, {}).get("hook") == "forward"
-        and chains.get(NFT_PREROUTING, {}).get("hook") == "prerouting"
-    )
-    digest = rules_digest(rules) if hooks_ok else "missing"
-    out.append(Resource(KIND_TABLE, f"{NFT_FAMILY} {NFT_TABLE}", {"set": set_name, "portal": portal, "rules": digest}))
-    out.extend(key_resources(sets))
+def _kinds(cache: GatewayCache, direction: Direction) -> Mapping[str, str]:
+    """The leaf kinds known for ``direction``: made from the last full read's qdiscs when not made yet."""
+    kinds = cache.kinds.get(direction)
+    if kinds is None:
+        listed = cache.qdiscs.get(direction, [])
+        kinds = {str(q["handle"]).rstrip(":"): str(q["kind"]) for q in listed if "parent" in q}
+    return kinds
+
+
+def unseen_leaves(
+    parts: Mapping[str, str], devices: Devices, targets: Targets, cache: GatewayCache, name: str
+) -> list[Leaf]:
+    """The leaf qdiscs in a scoped read's output whose kind the cache does not know: read them with
+    :func:`leaves_script` and hand the output to :func:`scoped_state`."""
+    unseen: list[Leaf] = []
+    for direction, (_, _, classes) in _scoped_classes(parts, devices, targets, name).items():
+        kinds = _kinds(cache, direction)
+        dev = devices.device(direction)
+        unseen += [(direction, dev, c.classid) for c in classes if c.leaf is not None and c.leaf not in kinds]
+    return unseen
+
+
+def leaves_script(unseen: Sequence[Leaf]) -> str:
+    """The script listing the ``unseen`` leaf qdiscs (:func:`drivers.linux.scope.leaf_commands`, run at once)."""
+    return parallel_script(leaf_commands(unseen))
+
+
+def scoped_state(
+    parts: Mapping[str, str],
+    leaves: Mapping[str, str],
+    devices: Devices,
+    scope: Scope,
+    targets: Targets,
+    cache: GatewayCache,
+    name: str,
+) -> tuple[tuple[Resource, ...], GatewayCache]:
+    """The entries of ``scope``'s subscribers and of their /24s in a scoped read's output (``parts``, with the
+    ``leaves`` the cache did not know), and the cache with their keys and leaf kinds brought up to date."""
+    if cache.keys is None:
+        raise ScopeUnavailable(f"{name}: the gateway has not been read in full yet")
+    groups = sorted(targets.groups)
+    found = _scoped_classes(parts, devices, targets, name)
+    all_kinds: dict[Direction, Mapping[str, str]] = dict(cache.kinds)
+    for direction, (_, _, classes) in found.items():
+        known = _kinds(cache, direction)
+        added: dict[str, str] = {}
+        for cls in classes:
+            if cls.leaf is not None and cls.leaf not in known:
+                from_leaf = parse_qdiscs(leaves.get(f"leaf {direction} {cls.classid}", ""))
+                added.update((str(q["handle"]).rstrip(":"), str(q["kind"])) for q in from_leaf)
+        all_kinds[direction] = {**known, **added} if added else known
+    resources: list[Resource] = []
+    for direction, dev in devices.directions():
+        text, filter_text, classes = found[direction]
+        kinds = all_kinds[direction]
+        qdiscs: list[dict[str, Any]] = [{"kind": "htb", "handle": f"{hx(ROOT_MAJOR)}:", "root": True}]
+        for cls in classes:
+            if cls.leaf is not None and cls.leaf in kinds:
+                qdiscs.append({"kind": kinds[cls.leaf], "handle": f"{cls.leaf}:", "parent": cls.classid})
+        state = device_state(direction, dev, qdiscs, text, filter_text, child_parents=[f"{hx(g)}:" for g in groups])
+        resources += targets.select([*state.groups, *state.subscribers])
+    keys: list[Resource] = []
+    for g in groups:
+        text = parts.get(f"keys {hx(g)}", "")
+        if text.strip() != MISSING:
+            keys += key_resources(elements(one_json(text, {}), targets.addresses))
     suspended: dict[str, str] = {}
-    for name in sorted(overdue):
-        for elem in sets[name]:
-            addr, _ = _element(elem)
-            if addr is not None:
-                suspended.setdefault(addr, name)
-    out.extend(Resource(KIND_SUSPENDED, addr, {"set": name}) for addr, name in suspended.items())
-    return out
+    for list_name in sorted(cache.address_lists):
+        text = parts.get(f"list {list_name}", "")
+        if text.strip() == MISSING:
+            raise ScopeUnavailable(f"{name}: address list {list_name!r} is missing")
+        for elems in elements(one_json(text, {}), targets.addresses).values():
+            for addr in (element_address(e) for e in elems):
+                if addr is not None:
+                    suspended.setdefault(addr, list_name)
+    known = {a: k for a, k in cache.keys.items() if a not in targets.addresses}
+    known.update((r.key, r.fields["key"]) for r in keys)
+    resources += keys
+    resources += [Resource(KIND_SUSPENDED, addr, {"set": list_name}) for addr, list_name in suspended.items()]
+    return tuple(resources), replace(cache, keys=known, kinds=all_kinds, scoped=(scope, targets))
 
 
-def key_resources(sets: Mapping[str, Sequence[Any]]) -> list[Resource]:
-    """``nft/subscriber`` resources from the elements of the per-/24 key sets among ``sets`` (name -> elements).
+# --- after a write --------------------------------------------------------------------------------------------------
 
-    A set named like a key set that is not the one its addresses belong in (an old layout, a hand edit) is not
-    ours to read keys from: its elements are not reported.
+
+def after_apply(cache: GatewayCache, written: Sequence[Change]) -> GatewayCache:
+    """The cache with what scoped reads rely on kept in step with what was just written: keys and address list."""
+    keys = dict(cache.keys) if cache.keys is not None else None
+    address_lists = cache.address_lists
+    for c in written:
+        if c.kind == KIND_NFT_SUB and keys is not None:
+            if c.action is Action.REMOVE:
+                keys.pop(c.key, None)
+            elif "key" in c.fields:
+                keys[c.key] = c.fields["key"]
+        elif c.kind == KIND_TABLE:
+            address_lists = () if c.action is Action.REMOVE else (str(c.fields["set"]),)
+    return replace(cache, keys=keys, address_lists=address_lists)
+
+
+# --- counters -------------------------------------------------------------------------------------------------------
+
+
+def counter_script(devices: Devices) -> str:
+    """The script reading the boot id, each device's ifindex and class counters, and the subscriber keys."""
+    reads: list[tuple[str, str]] = [("boot", "cat /proc/sys/kernel/random/boot_id")]
+    for direction, dev in devices.directions():
+        reads += [
+            (f"index {direction}", f"cat /sys/class/net/{dev}/ifindex 2>/dev/null"),
+            (f"class {direction}", f"tc -s class show dev {dev} 2>/dev/null | grep -E '^class|^ Sent'"),
+        ]
+    reads.append(("nft", f"nft -j list table {NFT_FAMILY} {NFT_TABLE} 2>/dev/null || echo '{_EMPTY_NFT}'"))
+    return parallel_script(reads)
+
+
+def counter_samples(text: str, devices: Devices, taken: datetime) -> tuple[CounterSample, ...]:
+    """Bytes per subscriber in the output of :func:`counter_script`: ``bytes_out`` downloaded, ``bytes_in``
+    uploaded, subscribers named by the keys in the gateway's ``subscribers`` sets.
+
+    ``epoch`` combines the gateway's boot id, the device's ifindex and the kernel-assigned leaf handle of each
+    class, all of which change when the class or the device is recreated.
     """
-    out: list[Resource] = []
-    mask = (1 << GROUP_BITS) - 1
-    for name, elems in sets.items():
-        if not name.startswith(NFT_KEY_SET_PREFIX):
-            continue
+    d = devices
+    parts = sections(text)
+    boot = parts.get("boot", "").strip()[:8]
+    classes = {direction: class_counters(parts.get(f"class {direction}", "")) for direction, _ in d.directions()}
+    ifindex = {direction: parts.get(f"index {direction}", "").strip() for direction, _ in d.directions()}
+    keys = {r.key: r.fields["key"] for r in key_resources(nft_sets(one_json(parts.get("nft", ""), {})))}
+    samples: list[CounterSample] = []
+    for addr_text, key in sorted(keys.items(), key=lambda kv: kv[1]):
         try:
-            major = int(name[len(NFT_KEY_SET_PREFIX) :], 16)
-        except ValueError:
-            continue
-        for elem in elems:
-            addr, comment = _element(elem)
-            if addr is not None and GROUP_BASE + ((int.from_bytes(socket.inet_aton(addr), "big") >> 8) & mask) == major:
-                out.append(Resource(KIND_NFT_SUB, addr, {"key": comment}))
-    return out
-
-
-def nft_sets(data: Mapping[str, Any]) -> dict[str, list[Any]]:
-    """Set name -> elements, from ``nft -j list table`` or ``nft -j list set`` output."""
-    items = data.get("nftables", [])
-    if not isinstance(items, list):
-        raise ReplyError("nft printed JSON without an 'nftables' list")
-    return {str(item["set"]["name"]): list(item["set"].get("elem", [])) for item in items if "set" in item}
-
-
-def element_address(elem: Any) -> str | None:
-    """The address of one set element as ``nft -j`` prints it, or ``None`` when it is not an IPv4 address."""
-    return _element(elem)[0]
-
-
-def _element(elem: Any) -> tuple[str | None, str]:
-    if isinstance(elem, str):
-        value, comment = elem, ""
-    elif isinstance(elem, Mapping) and "elem" in elem:
-        inner = elem["elem"]
-        value, comment = str(inner.get("val", "")), str(inner.get("comment", ""))
-    else:
-        return None, ""
-    if _DOTTED.fullmatch(value):
-        try:
-            # nft prints addresses in canonical dotted form: the common case needs no round trip.
-            if socket.inet_ntoa(socket.inet_aton(value)) == value:
-                return value, comment
+            cid = class_id(IPv4Address(int.from_bytes(socket.inet_aton(addr_text), "big")))
         except OSError:
-            return None, ""
-    try:
-        return str(IPv4Address(value)), comment
-    except ValueError:
-        return None, ""
+            continue
+        down = classes.get("down", {}).get(cid)
+        if down is None or not key:
+            continue
+        up = classes.get("up", {}).get(cid)
+        epoch = f"{boot}.{ifindex.get('down', '')}.{down[0] or '-'}"
+        if d.ifb is not None:
+            epoch += f".{ifindex.get('up', '')}.{up[0] if up and up[0] else '-'}"
+        samples.append(
+            CounterSample(key=key, bytes_in=up[1] if up else 0, bytes_out=down[1], epoch=epoch, taken_at=taken)
+        )
+    return tuple(samples)

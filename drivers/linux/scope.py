@@ -5,7 +5,7 @@ come from the keys read last (an address no longer desired must still be cleared
 derived from its address: its class and filter (``G:M``) on each device, its /24's group class (``eb:G``) and
 child qdisc (``G:``), its key in set ``subscribers-G``, its suspension in the address list. The kernel lists
 classes and filters per qdisc and nftables lists one set at a time, so a scoped read costs what a few /24s cost,
-whatever the size of the gateway. Pure functions: the driver runs the script and hands the output back.
+whatever the size of the gateway. Pure functions: :mod:`drivers.linux.readback` puts the read together.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from drivers.linux.layout import (
     hx,
     root_filter_handle,
 )
-from drivers.linux.readback import element_address, nft_sets
+from drivers.linux.parse import element_address, nft_sets
 from drivers.models import Resource, Scope
 
 #: Printed instead of a set that could not be listed (no table, no such set).
@@ -82,8 +82,8 @@ class Targets:
         return [r for r in resources if self.covers(r)]
 
 
-def read_script(devices: Devices, targets: Targets, address_lists: Sequence[str]) -> list[tuple[str, str]]:
-    """The ``(section, command)`` pairs of a scoped read (run at once by the driver's parallel script).
+def read_commands(devices: Devices, targets: Targets, address_lists: Sequence[str]) -> list[tuple[str, str]]:
+    """The ``(section, command)`` pairs of a scoped read, run at once by :mod:`drivers.linux.readback`.
 
     Per device, one ``tc -j -d -force -batch``: the root qdisc's group classes (``parent eb:``) and the classes of
     each scoped /24's child qdisc, then ``filter get`` of exactly the filters the scope needs, each by its handle
@@ -158,7 +158,7 @@ def _list_set(name: str) -> str:
     return f"nft -j list set {NFT_FAMILY} {NFT_TABLE} {name} 2>/dev/null || echo '{MISSING}'"
 
 
-def leaf_script(wanted: Sequence[tuple[Direction, str, str]]) -> list[tuple[str, str]]:
+def leaf_commands(wanted: Sequence[tuple[Direction, str, str]]) -> list[tuple[str, str]]:
     """Read the leaf qdisc of each ``(direction, device, class id)`` whose qdisc handle was not seen before."""
     return [
         (f"leaf {direction} {cid}", f"tc qdisc show dev {dev} parent {cid} 2>/dev/null")

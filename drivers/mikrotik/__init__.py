@@ -6,7 +6,7 @@ router could not hold.
 """
 
 from drivers.mikrotik.driver import MikrotikDriver, tls_context
-from drivers.mikrotik.render import (
+from drivers.mikrotik.menus import (
     MAX_NAME_LENGTH,
     MAX_ROUTEROS_RATE,
     InvalidRouterInput,

@@ -1,10 +1,11 @@
 """The MikroTik RouterOS driver: the :class:`drivers.base.Driver` contract over the RouterOS API (librouteros).
 
-One API session per driver, plain (8728) or API-SSL (8729). Reads are one ``print`` per menu with a
-``.proplist`` (a scoped read adds a query naming the scoped subscribers' entries); a read that finds the
-connection dropped reconnects once and is repeated. Writes are never repeated behind the caller's back: a failed
-write raises :class:`~drivers.base.ApplyError` with what was written before it, and the next reconcile reads
-the router again and plans from what is there.
+One API session per driver, plain (8728) or API-SSL (8729), kept across runs while a
+:class:`~drivers.pool.RouterPool` keeps the driver; commands from several threads take turns on it. Reads are one
+``print`` per menu with a ``.proplist`` (a scoped read adds a query naming the scoped subscribers' entries); a read
+that finds the connection dropped reconnects once and is repeated. Writes are never repeated behind the caller's
+back: a failed write raises :class:`~drivers.base.ApplyError` with what was written before it, and the next
+reconcile reads the router again and plans from what is there.
 
 Every librouteros and socket exception is translated here: ``!trap`` -> :class:`CommandError`, a refused login
 or certificate -> :class:`AuthError`, a timeout -> :class:`ConnectTimeout`, a closed or reset connection ->
@@ -19,6 +20,7 @@ import logging
 import re
 import socket
 import ssl
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import ClassVar, cast
@@ -38,8 +40,8 @@ from drivers.base import (
     ReplyError,
     RouterParams,
 )
-from drivers.mikrotik import render
-from drivers.mikrotik.render import (
+from drivers.mikrotik import plan as routeros_plan
+from drivers.mikrotik.menus import (
     ADDRESS_LIST,
     KINDS,
     MENU_FIELDS,
@@ -47,7 +49,11 @@ from drivers.mikrotik.render import (
     QUEUE,
     SECRET,
     UNSETTABLE,
+    dedupe,
     is_owned,
+    normalise_duration,
+    resource_of_row,
+    subscriber_address,
     text_of,
 )
 from drivers.models import Action, ApplyResult, Change, ChangeSet, CounterSample, Resource, RouterFacts, Scope
@@ -137,6 +143,8 @@ class MikrotikDriver(Driver):
             raise ValueError(f"router {params.name}: unknown encoding {params.encoding!r}") from None
         self._api: Api | None = None
         self._opened = False
+        #: One command at a time on the one API connection, whichever thread sends it (see :meth:`_run`).
+        self._lock = threading.RLock()
 
     # --- session ---------------------------------------------------------------------------------------------
 
@@ -149,12 +157,15 @@ class MikrotikDriver(Driver):
         return self._encoding
 
     def open(self) -> None:
-        self._opened = True
-        self._connect()
+        with self._lock:
+            self._drop()
+            self._opened = True
+            self._connect()
 
     def close(self) -> None:
-        self._opened = False
-        self._drop()
+        with self._lock:
+            self._opened = False
+            self._drop()
 
     def _where(self) -> str:
         p = self._params
@@ -223,7 +234,14 @@ class MikrotikDriver(Driver):
     # --- commands --------------------------------------------------------------------------------------------
 
     def _run(self, command: str, words: Iterable[str] = ()) -> list[Row]:
-        """Send one command and read its whole reply, translating every failure."""
+        """Send one command and read its whole reply, translating every failure.
+
+        Commands from several threads (a poll while a reconcile runs) take turns on the one connection.
+        """
+        with self._lock:
+            return self._command(command, words)
+
+    def _command(self, command: str, words: Iterable[str]) -> list[Row]:
         api = self._session()
         try:
             return [dict(row) for row in api.rawCmd(command, *words)]
@@ -274,7 +292,7 @@ class MikrotikDriver(Driver):
         if not identity or not resource:
             raise ReplyError(f"{self._where()}: /system/identity or /system/resource printed nothing")
         res = resource[0]
-        uptime = render.normalise_duration(text_of(res.get("uptime", "0s")))
+        uptime = normalise_duration(text_of(res.get("uptime", "0s")))
         try:
             seconds = int(uptime.removesuffix("s"))
         except ValueError:
@@ -294,25 +312,25 @@ class MikrotikDriver(Driver):
         addresses those secrets and queues hold (where a terminated subscriber's entry still is). Each of these
         is one ``print`` with a query per :data:`QUERY_BATCH` names or addresses.
 
-        Entries are normalised (:func:`drivers.mikrotik.render.resource_of_row`); dynamic and built-in entries and
+        Entries are normalised (:func:`drivers.mikrotik.menus.resource_of_row`); dynamic and built-in entries and
         entries without the owner mark are ``owned=False``, the same in a scoped read as in a full one.
         """
         if scope is None:
-            return render.dedupe(entry for kind in KINDS for entry in self._read_kind(kind))
+            return dedupe(entry for kind in KINDS for entry in self._read_kind(kind))
         found = self._read_kind(PROFILE)
         keys = sorted(key for key in scope.keys if self._encodable(key))
         for kind in (SECRET, QUEUE):
             found += self._read_kind(kind, "name", keys)
         addresses = {str(a) for a in scope.addresses}
-        addresses.update(a for r in found if r.kind in (SECRET, QUEUE) and (a := render.subscriber_address(r)))
+        addresses.update(a for r in found if r.kind in (SECRET, QUEUE) and (a := subscriber_address(r)))
         found += self._read_kind(ADDRESS_LIST, "address", sorted(addresses))
-        return render.dedupe(found)
+        return dedupe(found)
 
     def _read_kind(self, kind: str, prop: str = "", values: Sequence[str] | None = None) -> list[Resource]:
         """The entries of ``kind`` whose ``prop`` is one of ``values`` (every entry when ``values`` is None)."""
         props = (".id", *MENU_FIELDS[kind])
         if values is None:
-            return [render.resource_of_row(kind, row) for row in self._print(f"/{kind}", props)]
+            return [resource_of_row(kind, row) for row in self._print(f"/{kind}", props)]
         out: list[Resource] = []
         for start in range(0, len(values), QUERY_BATCH):
             batch = values[start : start + QUERY_BATCH]
@@ -320,7 +338,7 @@ class MikrotikDriver(Driver):
             query = [f"?={prop}={batch[0]}"]
             for value in batch[1:]:
                 query += [f"?={prop}={value}", "?#|"]
-            out.extend(render.resource_of_row(kind, row) for row in self._print(f"/{kind}", props, query))
+            out.extend(resource_of_row(kind, row) for row in self._print(f"/{kind}", props, query))
         return out
 
     def _encodable(self, name: str) -> bool:
@@ -332,7 +350,8 @@ class MikrotikDriver(Driver):
         return True
 
     def plan(self, desired: DesiredState, actual: Iterable[Resource], scope: Scope | None = None) -> ChangeSet:
-        return render.plan(desired, actual, encoding=self._encoding, scope=scope)
+        """Pure: :func:`drivers.mikrotik.plan.plan` in the router's encoding."""
+        return routeros_plan.plan(desired, actual, encoding=self._encoding, scope=scope)
 
     def apply(self, changes: ChangeSet) -> ApplyResult:
         applied: list[Change] = []

@@ -20,7 +20,7 @@ from daemon.billing.account import DunningRunResult
 from daemon.billing.mail import Templates
 from daemon.config import Settings
 from daemon.db.models import AuditEntry, Service, UsageSample
-from daemon.reconcile import set_service_state
+from daemon.services.state import set_service_state
 from tests.billing.conftest import ACTOR, DUNNING, World
 
 

@@ -6,6 +6,8 @@ import io
 import json
 import shutil
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from daemon.config import load_settings
 from daemon.db import Base, RouterOp, Service, make_engine, session_factory
 from daemon.db.models import AuditEntry
 from daemon.services import services, users
+from lab.routeros import RouterOSEmulator
 from tests.conftest import MakeConfig, write_config
 
 
@@ -475,8 +478,6 @@ def test_keygen_writes_private_keys_and_never_overwrites(tmp_path: Path, capsys:
 
 
 def test_router_check_logs_in_and_reports_facts(make_config: MakeConfig, capsys: pytest.CaptureFixture[str]) -> None:
-    from lab.routeros import RouterOSEmulator
-
     with (
         RouterOSEmulator(users={"edgebill": "router-api-password"}, identity="core-north") as good,
         RouterOSEmulator(users={"edgebill": "another-password"}) as wrong_password,
@@ -521,9 +522,6 @@ def test_an_unreachable_database_is_one_clear_line(make_config: MakeConfig, caps
 
 
 def test_python_dash_m_daemon_runs_the_cli(config_file: Path) -> None:
-    import subprocess
-    import sys
-
     done = subprocess.run(
         [sys.executable, "-m", "daemon", "config", "check", str(config_file)],
         capture_output=True,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, delete, inspect, select, text, update
@@ -48,6 +50,7 @@ from daemon.db import (
     session_factory,
     upgrade,
 )
+from daemon.db.migrate import alembic_config
 from daemon.services.invoices import next_invoice_number
 from policies.desired import ConnectionType, ServiceState
 
@@ -72,10 +75,6 @@ def test_upgrade_from_empty_is_idempotent_and_matches_the_models(db_url: str) ->
 
 
 def test_downgrade_to_base_removes_everything(db_url: str) -> None:
-    from alembic import command
-
-    from daemon.db.migrate import alembic_config
-
     engine = make_engine(db_url)
     try:
         upgrade(engine)
@@ -413,7 +412,6 @@ def test_invoice_numbers_are_gapless_and_a_rollback_gives_the_number_back(engine
 
 def test_concurrent_issuers_get_distinct_gapless_numbers(engine: Engine) -> None:
     """Eight writers at once, every third rolling back: the committed numbers are exactly 1..n."""
-    import threading
 
     factory = session_factory(engine)
     committed: list[int] = []

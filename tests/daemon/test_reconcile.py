@@ -36,6 +36,7 @@ from daemon.security import SecretBox
 from daemon.services import ops
 from daemon.services.errors import Conflict, Invalid, NotFound
 from daemon.services.services import set_service_plan
+from daemon.services.state import set_service_state
 from drivers.base import ScopeUnavailable
 from drivers.mikrotik import MikrotikDriver
 from drivers.models import Resource, Scope
@@ -191,7 +192,7 @@ def test_throttle_suspend_resume_terminate(
     assert set(active(emulator)) == {"alice", "bob"}
 
     with sessions.begin() as s:
-        change = reconcile.set_service_state(s, "admin", ids["alice"], "throttle", "invoice 17 unpaid")
+        change = set_service_state(s, "admin", ids["alice"], "throttle", "invoice 17 unpaid")
     assert (change.before, change.after, change.changed, len(change.ops)) == ("active", "throttled", True, 2)
     report = reconcile.reconcile_router(sessions, settings, "edge1")
     assert report.ok, report.error
@@ -203,8 +204,8 @@ def test_throttle_suspend_resume_terminate(
     assert {q["name"]: q["max-limit"] for q in emulator.items("/queue/simple")}["<pppoe-alice>"] == "1000000/2000000"
 
     with sessions.begin() as s:
-        reconcile.set_service_state(s, "dunning", ids["bob"], ServiceState.SUSPENDED, "60 days overdue")
-        reconcile.set_service_state(s, "dunning", ids["static"], "suspend")
+        set_service_state(s, "dunning", ids["bob"], ServiceState.SUSPENDED, "60 days overdue")
+        set_service_state(s, "dunning", ids["static"], "suspend")
     report = reconcile.reconcile_router(sessions, settings, "edge1")
     assert report.ok, report.error
     secrets = {r["name"]: r for r in emulator.items("/ppp/secret")}
@@ -215,8 +216,8 @@ def test_throttle_suspend_resume_terminate(
     assert "bob" not in active(emulator)
 
     with sessions.begin() as s:
-        reconcile.set_service_state(s, "admin", ids["bob"], "resume", "paid")
-        reconcile.set_service_state(s, "admin", ids["alice"], "terminate", "moved away")
+        set_service_state(s, "admin", ids["bob"], "resume", "paid")
+        set_service_state(s, "admin", ids["alice"], "terminate", "moved away")
     report = reconcile.reconcile_router(sessions, settings, "edge1")
     assert report.ok, report.error
     assert {r["name"] for r in emulator.items("/ppp/secret")} == {"bob"}
@@ -251,7 +252,7 @@ def test_router_down_leaves_operations_pending_until_it_returns(
         port = probe.getsockname()[1]
     ids = seed(sessions)
     with sessions.begin() as s:
-        reconcile.set_service_state(s, "admin", ids["alice"], "suspend")
+        set_service_state(s, "admin", ids["alice"], "suspend")
     settings = settings_of(params(port, timeout=timedelta(seconds=2)))
     before = utcnow()
     report = reconcile.reconcile_router(sessions, settings, "edge1")
@@ -279,8 +280,8 @@ def test_failure_mid_apply_keeps_the_disconnect_pending(
     reconcile.reconcile_router(sessions, settings, "edge1")
     emulator.advance(10)
     with sessions.begin() as s:
-        reconcile.set_service_state(s, "admin", ids["alice"], "throttle")
-        reconcile.set_service_state(s, "admin", ids["bob"], "throttle")
+        set_service_state(s, "admin", ids["alice"], "throttle")
+        set_service_state(s, "admin", ids["bob"], "throttle")
     emulator.fail_nth_write(2, "drop")
     report = reconcile.reconcile_router(sessions, settings, "edge1")
     assert not report.ok and len(report.applied) == 1
@@ -329,16 +330,16 @@ def test_set_service_state_refuses_bad_requests(sessions: sessionmaker[Session])
     ids = seed(sessions)
     with sessions.begin() as s:
         with pytest.raises(Invalid, match="invalid service state 'paused'"):
-            reconcile.set_service_state(s, "admin", ids["alice"], "paused")
+            set_service_state(s, "admin", ids["alice"], "paused")
         with pytest.raises(NotFound, match="service 999 not found"):
-            reconcile.set_service_state(s, "admin", 999, "throttle")
+            set_service_state(s, "admin", 999, "throttle")
         with pytest.raises(Invalid, match="one line"):
-            reconcile.set_service_state(s, "admin", ids["alice"], "throttle", "a\nb")
-        same = reconcile.set_service_state(s, "admin", ids["alice"], "resume")
+            set_service_state(s, "admin", ids["alice"], "throttle", "a\nb")
+        same = set_service_state(s, "admin", ids["alice"], "resume")
         assert not same.changed and same.ops == ()
-        reconcile.set_service_state(s, "admin", ids["static"], "terminate")
+        set_service_state(s, "admin", ids["static"], "terminate")
         with pytest.raises(Conflict, match="terminated"):
-            reconcile.set_service_state(s, "admin", ids["static"], "resume")
+            set_service_state(s, "admin", ids["static"], "resume")
         static_ops = s.scalars(select(RouterOp).where(RouterOp.service_id == ids["static"])).all()
         assert [op.op for op in static_ops] == ["reconcile", "reconcile"]  # a static service has no session
 
@@ -400,7 +401,7 @@ def test_a_change_committed_while_a_run_loads_is_never_lost(
                 seen += 1
                 if seen == point:
                     with sessions.begin() as s:
-                        reconcile.set_service_state(s, "dunning", ids["bob"], action)
+                        set_service_state(s, "dunning", ids["bob"], action)
 
             event.listen(engine, "before_cursor_execute", commit_change)
             try:
@@ -442,7 +443,7 @@ def test_a_scoped_run_pushes_one_change_and_completes_only_its_operations(
     emulator.call("/ppp/secret/set", {".id": bob[".id"], "profile": "default"})  # a hand edit on another subscriber
     with sessions.begin() as s:
         set_service_plan(s, "admin", ids["alice"], "Fast 50M")
-        reconcile.set_service_state(s, "admin", ids["static"], "throttle")  # queued, but not in the scope
+        set_service_state(s, "admin", ids["static"], "throttle")  # queued, but not in the scope
     with sessions() as s:
         assert reconcile.due_services(s, "edge1") == frozenset({ids["alice"], ids["static"]})
 
@@ -485,14 +486,14 @@ def test_a_scoped_run_of_a_terminated_service_removes_its_entries(
     ids = seed(sessions)
     assert reconcile.reconcile_router(sessions, settings, "edge1").ok
     with sessions.begin() as s:
-        reconcile.set_service_state(s, "dunning", ids["bob"], "suspend")
-        reconcile.set_service_state(s, "dunning", ids["static"], "suspend")
+        set_service_state(s, "dunning", ids["bob"], "suspend")
+        set_service_state(s, "dunning", ids["static"], "suspend")
     assert reconcile.reconcile_router(sessions, settings, "edge1", services=[ids["bob"], ids["static"]]).ok
     listed = {r["address"] for r in emulator.items("/ip/firewall/address-list") if r.get("dynamic") == "false"}
     assert listed == {"10.9.0.2", "10.9.1.3"}
 
     with sessions.begin() as s:
-        reconcile.set_service_state(s, "admin", ids["bob"], "terminate", "moved away")
+        set_service_state(s, "admin", ids["bob"], "terminate", "moved away")
     report = reconcile.reconcile_router(sessions, settings, "edge1", services=[ids["bob"]])
     assert report.ok, report.error
     assert sorted(report.plan) == ["- ip/firewall/address-list edgebill-overdue|10.9.0.2", "- ppp/secret bob"]
@@ -518,7 +519,7 @@ def test_a_scoped_run_falls_back_to_a_full_run_when_the_driver_cannot_read_the_s
     assert reconcile.reconcile_router(sessions, settings, "edge1").ok
     with sessions.begin() as s:
         set_service_plan(s, "admin", ids["alice"], "Fast 50M")
-        reconcile.set_service_state(s, "admin", ids["bob"], "suspend")
+        set_service_state(s, "admin", ids["bob"], "suspend")
     report = reconcile.reconcile_router(
         sessions, settings, "edge1", services=[ids["alice"]], factory=lambda params: WholeTables(params)
     )

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.config import Settings, load_settings
 from daemon.db import Router, RouterStatus, UsageSample, session_factory, upgrade
-from daemon.reconcile import set_service_state
-from daemon.runner import Daemon
+from daemon.scheduler import Daemon
+from daemon.services.state import set_service_state
 from lab.routeros import RouterOSEmulator
 from tests.daemon.conftest import secret
 from tests.lab_setup import seed_subscriber

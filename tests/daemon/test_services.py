@@ -12,10 +12,35 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from daemon.config import Settings, load_settings
-from daemon.db import AuditEntry, LedgerEntry, Router, RouterOp, Service
+from daemon.db import (
+    AuditEntry,
+    Invoice,
+    InvoiceLine,
+    InvoiceLineKind,
+    LedgerEntry,
+    Router,
+    RouterOp,
+    Service,
+    User,
+    UserRole,
+)
 from daemon.security import SecretBox
-from daemon.services import Conflict, Invalid, NotFound, audit, customers, ledger, ops, payments, plans, routers, users
+from daemon.services import (
+    Conflict,
+    Invalid,
+    NotFound,
+    audit,
+    customers,
+    invoices,
+    ledger,
+    ops,
+    payments,
+    plans,
+    routers,
+    users,
+)
 from daemon.services import services as subs
+from daemon.services._db import insert_unique
 from policies.desired import ServiceState
 from policies.money import Money, currency
 from tests.conftest import MakeConfig
@@ -440,9 +465,6 @@ def test_router_ops_queue(session: Session, settings: Settings) -> None:
 
 
 def test_invoice_read_side(session: Session, world: dict[str, int]) -> None:
-    from daemon.db import Invoice, InvoiceLine, InvoiceLineKind
-    from daemon.services import invoices
-
     number = invoices.next_invoice_number(session, "INV")
     row = Invoice(
         series="INV", number=number, customer_id=world["customer"], currency="USD", issued_on=date(2026, 3, 1),
@@ -462,9 +484,6 @@ def test_invoice_read_side(session: Session, world: dict[str, int]) -> None:
 
 
 def test_a_lost_uniqueness_race_is_a_conflict_and_the_transaction_goes_on(session: Session) -> None:
-    from daemon.db import User, UserRole
-    from daemon.services._db import insert_unique
-
     users.create_user(session, ACTOR, "admin", "a long password", "admin")
     with pytest.raises(Conflict, match="taken"):
         # what a concurrent writer that passed the same "already exists?" check would do

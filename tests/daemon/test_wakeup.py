@@ -16,13 +16,12 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from daemon import runner
 from daemon.config import load_settings
 from daemon.db import Router, RouterKind, make_engine, session_factory
-from daemon.reconcile import set_service_state
-from daemon.runner import Daemon
+from daemon.scheduler import Daemon, runner
+from daemon.scheduler.wakeup import WATCHER_THREAD, JobKick, QueueWatcher, watcher_for
 from daemon.services import ops
-from daemon.wakeup import WATCHER_THREAD, JobKick, QueueWatcher, watcher_for
+from daemon.services.state import set_service_state
 from lab.routeros import RouterOSEmulator
 from tests.conftest import MakeConfig
 from tests.daemon.conftest import secret
@@ -107,7 +106,7 @@ def test_an_unreachable_database_is_reported_once_and_the_watcher_still_stops(
         else "postgresql+psycopg://edgebill:hunter2@127.0.0.1:1/edgebill"  # nothing listens on port 1
     )
     engine = make_engine(url)
-    caplog.set_level(logging.INFO, logger="daemon.wakeup")
+    caplog.set_level(logging.INFO, logger="daemon.scheduler.wakeup")
     watcher = watcher_for(engine, Counter(), retry_delays=(0.01, 0.05))
     assert watcher is not None
     watcher.start()
@@ -117,7 +116,7 @@ def test_an_unreachable_database_is_reported_once_and_the_watcher_still_stops(
         watcher.stop()
         engine.dispose()
     assert not watcher_threads()
-    reported = [r for r in caplog.records if r.name == "daemon.wakeup" and r.levelno == logging.WARNING]
+    reported = [r for r in caplog.records if r.name == "daemon.scheduler.wakeup" and r.levelno == logging.WARNING]
     assert len(reported) == 1, caplog.text
     assert "cannot watch" in reported[0].getMessage()
     assert "hunter2" not in caplog.text

@@ -1,15 +1,24 @@
-"""Driver-independent assertions every router driver must pass; each driver's tests call them with a live driver.
+"""The contract every router driver must pass: :class:`DriverContract`, the suite each driver's tests subclass.
 
-Each ``check_*`` function takes an open driver and the desired state to use, performs the steps it names and
-asserts what a user of the contract relies on. They return what they observed so that callers can go further.
+A driver's test module declares ``class TestXContract(DriverContract)`` and provides the fixtures the base class
+names (an open driver, desired states, how to make traffic, a router holding an entry edgebill does not own); it
+then inherits every test. NAPALM's shared getters suite is the model.
+
+The suite is made of the ``check_*`` steps below: each takes an open driver and the desired state to use,
+performs the steps it names and asserts what a user of the contract relies on. They return what they observed,
+so that a driver's own tests can call them and go further.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from datetime import datetime
+from typing import Any, ClassVar
+
+import pytest
 
 from drivers.base import Driver, DriverError
 from drivers.models import Action, ApplyResult, ChangeSet, CounterSample, Resource, RouterFacts, Scope
@@ -185,7 +194,118 @@ def _norm(resources: tuple[Resource, ...]) -> list[tuple[str, str, tuple[tuple[s
     return sorted((r.kind, r.key, tuple(sorted(r.fields.items()))) for r in resources)
 
 
+# --- the suite ------------------------------------------------------------------------------------------------
+
+
+class DriverContract(ABC):
+    """The whole contract, as tests. Subclass it as ``Test<Kind>Contract`` in the driver's tests and provide:
+
+    * ``driver``: an open driver for a router (one that may hold what earlier tests left: each test reconciles the
+      state it needs first);
+    * ``desired``: a desired state of at least one subscriber the router can hold;
+    * ``changed``: ``desired`` with something already on the router changed in place (a rate, a plan), so that
+      reconciling one after the other writes in-place changes;
+    * ``scoped_change``: a desired state that differs from ``desired`` only in some subscribers, and their keys,
+      such that a full run to it afterwards has nothing left to do;
+    * ``unowned``: an open driver for a router that holds at least one entry edgebill does not own (set up and
+      removed by the fixture), to plan ``desired`` against;
+    * ``carry_traffic`` (optional): makes the subscribers of the router move traffic before counters are read.
+
+    A ``Test...`` subclass that leaves one of these out is refused when its module is imported.
+    """
+
+    #: Fixtures a subclass must provide (checked when it is defined, so that none is silently skipped).
+    required: ClassVar[tuple[str, ...]] = ("driver", "desired", "changed", "scoped_change", "unowned")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.__name__.startswith("Test"):
+            return
+        missing = [name for name in cls.required if next(k for k in cls.__mro__ if name in vars(k)) is DriverContract]
+        if missing:
+            raise TypeError(f"{cls.__name__} must provide the fixtures {', '.join(missing)}")
+
+    # --- what a driver's tests provide ------------------------------------------------------------------------
+
+    @pytest.fixture
+    @abstractmethod
+    def driver(self, *args: Any, **kwargs: Any) -> Iterator[Driver]:
+        """An open driver for the router under test."""
+
+    @pytest.fixture
+    @abstractmethod
+    def desired(self, *args: Any, **kwargs: Any) -> DesiredState:
+        """A desired state of at least one subscriber the router can hold."""
+
+    @pytest.fixture
+    @abstractmethod
+    def changed(self, *args: Any, **kwargs: Any) -> DesiredState:
+        """``desired`` with something already on the router changed in place."""
+
+    @pytest.fixture
+    @abstractmethod
+    def scoped_change(self, *args: Any, **kwargs: Any) -> tuple[DesiredState, frozenset[str]]:
+        """A desired state differing from ``desired`` only in the subscribers named, and their keys."""
+
+    @pytest.fixture
+    @abstractmethod
+    def unowned(self, *args: Any, **kwargs: Any) -> Iterator[Driver]:
+        """An open driver for a router holding at least one entry edgebill does not own."""
+
+    @pytest.fixture
+    def carry_traffic(self) -> Callable[[], None]:
+        """Makes the router's subscribers move traffic (nothing to do by default)."""
+        return lambda: None
+
+    # --- the tests ---------------------------------------------------------------------------------------------
+
+    def test_signature(self, driver: Driver) -> None:
+        check_signature(type(driver))
+
+    def test_facts(self, driver: Driver) -> None:
+        check_facts(driver)
+
+    def test_empty_apply_is_noop(self, driver: Driver) -> None:
+        check_empty_apply_is_noop(driver)
+
+    def test_plan_is_pure(self, driver: Driver, desired: DesiredState, changed: DesiredState) -> None:
+        check_plan_is_pure(driver, desired)
+        reconcile(driver, changed)
+        assert not check_plan_is_pure(driver, desired).empty, "planning back from the changed state found nothing"
+
+    def test_second_apply_writes_nothing(self, driver: Driver, desired: DesiredState, changed: DesiredState) -> None:
+        check_second_apply_writes_nothing(driver, desired)
+        reconcile(driver, changed)
+        check_second_apply_writes_nothing(driver, desired)
+
+    def test_counters(self, driver: Driver, desired: DesiredState, carry_traffic: Callable[[], None]) -> None:
+        reconcile(driver, desired)
+        carry_traffic()
+        check_counters(driver, {s.key for s in desired.subscribers})
+
+    def test_removed_subscriber_is_gone(self, driver: Driver, desired: DesiredState) -> None:
+        check_removed_subscriber_is_gone(driver, desired)
+
+    def test_changes_carry_only_differences(self, driver: Driver, desired: DesiredState, changed: DesiredState) -> None:
+        check_changes_carry_only_differences(driver, desired, changed)
+
+    def test_idempotent_reapply(self, driver: Driver, desired: DesiredState, changed: DesiredState) -> None:
+        reconcile(driver, desired)
+        check_idempotent_reapply(driver, changed)
+        check_second_apply_writes_nothing(driver, desired)
+
+    def test_unowned_untouched(self, unowned: Driver, desired: DesiredState) -> None:
+        check_unowned_untouched(unowned, desired)
+
+    def test_scoped_run(
+        self, driver: Driver, desired: DesiredState, scoped_change: tuple[DesiredState, frozenset[str]]
+    ) -> None:
+        after, keys = scoped_change
+        check_scoped_run(driver, desired, after, keys)
+
+
 __all__ = [
+    "DriverContract",
     "check_changes_carry_only_differences",
     "check_counters",
     "check_empty_apply_is_noop",
@@ -193,8 +313,11 @@ __all__ = [
     "check_idempotent_reapply",
     "check_plan_is_pure",
     "check_removed_subscriber_is_gone",
+    "check_scoped_run",
     "check_second_apply_writes_nothing",
     "check_signature",
     "check_unowned_untouched",
+    "only",
     "reconcile",
+    "scoped_reconcile",
 ]

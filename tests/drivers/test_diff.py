@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.base import diff
+from drivers.diff import diff
 from drivers.models import Action, Resource
 
 ORDER = ("ppp/profile", "ppp/secret")

@@ -9,6 +9,12 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service as DriverService
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.wait import WebDriverWait
 from sqlalchemy import update
 from waitress.server import create_server
 
@@ -36,8 +42,6 @@ def live_server(app: Flask) -> Iterator[str]:
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[object]:
     require(Path(CHROMIUM).exists() and shutil.which(CHROMEDRIVER) is not None, "chromium and chromedriver")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service as DriverService
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
@@ -67,10 +71,6 @@ def browser(tmp_path: Path) -> Iterator[object]:
 def test_support_signs_in_and_sees_why_a_customer_is_cut_off(
     live_server: str, browser: object, seeded: Seeded, tmp_path: Path
 ) -> None:
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.remote.webdriver import WebDriver
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.wait import WebDriverWait
 
     assert isinstance(browser, WebDriver)
     with seeded.sessions.begin() as s:

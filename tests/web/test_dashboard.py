@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
+from daemon.billing.run import run_billing
 from daemon.db.models import AuditEntry, Router, RouterOp, RouterStatus, Service, UsageSample, utcnow
 from daemon.services import customers, payments, plans, services, users
 from policies.desired import ServiceState
@@ -172,8 +173,6 @@ def test_readonly_users_cannot_change_a_service(client: FlaskClient, seeded: See
 
 
 def test_a_payment_at_the_counter_releases_a_suspended_customer_at_once(client: FlaskClient, seeded: Seeded) -> None:
-    from daemon.billing.run import run_billing
-
     with seeded.sessions() as s:
         bind = s.get_bind()
     # Two billing runs: October's invoice is issued on November 1 and due 14 days later.

@@ -70,18 +70,40 @@ def assert_rates(gw: LinuxGateway, addr: IPv4Address, rate: RateLimit) -> None:
     assert within(up, rate.upload), f"upload {up / 1e6:.2f} Mbit/s, plan {rate.upload / 1e6:g}"
 
 
-def test_contract(driver: LinuxTcDriver, lab: LinuxGateway) -> None:
-    contract.check_signature(LinuxTcDriver)
-    contract.check_facts(driver)
-    contract.check_empty_apply_is_noop(driver)
-    contract.check_plan_is_pure(driver, desired(lab))
-    contract.check_second_apply_writes_nothing(driver, desired(lab))
-    contract.check_counters(driver, {f"svc-{i}" for i in range(len(lab.subscribers))})
-    contract.check_removed_subscriber_is_gone(driver, desired(lab))
-    contract.check_changes_carry_only_differences(driver, desired(lab), desired(lab, first=FASTER, profile="20M"))
-    contract.reconcile(driver, desired(lab))
-    contract.check_idempotent_reapply(driver, desired(lab, first=FASTER, profile="20M"))
-    contract.check_second_apply_writes_nothing(driver, desired(lab))
+@pytest.fixture
+def foreign_qdisc(lab: LinuxGateway) -> Iterator[LinuxTcDriver]:
+    """A driver shaping ``up0``, whose root qdisc someone else installed (removed afterwards)."""
+    lab.gateway("tc", "qdisc", "replace", "dev", "up0", "root", "handle", "1:", "htb", "default", "10")
+    try:
+        other = replace(settings_for(lab), interface="up0", upload_ifb=None)
+        with LinuxTcDriver(other) as drv:
+            yield drv
+    finally:
+        lab.gateway("tc", "qdisc", "del", "dev", "up0", "root")
+
+
+class TestLinuxContract(contract.DriverContract):
+    """The shared driver contract, against the lab gateway."""
+
+    @pytest.fixture
+    def driver(self, driver: LinuxTcDriver) -> LinuxTcDriver:
+        return driver
+
+    @pytest.fixture
+    def desired(self, lab: LinuxGateway) -> DesiredState:
+        return desired(lab)
+
+    @pytest.fixture
+    def changed(self, lab: LinuxGateway) -> DesiredState:
+        return desired(lab, first=FASTER, profile="20M")
+
+    @pytest.fixture
+    def scoped_change(self, lab: LinuxGateway) -> tuple[DesiredState, frozenset[str]]:
+        return desired(lab, first=FASTER, profile="20M"), frozenset({"svc-0"})
+
+    @pytest.fixture
+    def unowned(self, foreign_qdisc: LinuxTcDriver) -> LinuxTcDriver:
+        return foreign_qdisc
 
 
 def test_plan_rates_hold_then_a_plan_change_takes_effect(driver: LinuxTcDriver, lab: LinuxGateway) -> None:
@@ -190,16 +212,12 @@ def test_a_wiped_gateway_is_rebuilt_and_counters_start_a_new_epoch(driver: Linux
     assert after["svc-0"].bytes_out < before["svc-0"].bytes_out
 
 
-def test_a_qdisc_someone_else_installed_is_reported_and_left_alone(lab: LinuxGateway) -> None:
-    lab.gateway("tc", "qdisc", "replace", "dev", "up0", "root", "handle", "1:", "htb", "default", "10")
-    try:
-        other = replace(settings_for(lab), interface="up0", upload_ifb=None)
-        with LinuxTcDriver(other) as drv:
-            plan = contract.check_unowned_untouched(drv, desired(lab))
-            assert [(c.kind, c.key) for c in plan.conflicts] == [("tc/qdisc", "up0|root")]
-            assert not any(c.kind.startswith("tc/") for c in plan.changes)
-    finally:
-        lab.gateway("tc", "qdisc", "del", "dev", "up0", "root")
+def test_a_qdisc_someone_else_installed_is_reported_and_left_alone(
+    foreign_qdisc: LinuxTcDriver, lab: LinuxGateway
+) -> None:
+    plan = contract.check_unowned_untouched(foreign_qdisc, desired(lab))
+    assert [(c.kind, c.key) for c in plan.conflicts] == [("tc/qdisc", "up0|root")]
+    assert not any(c.kind.startswith("tc/") for c in plan.changes)
 
 
 def test_a_failed_write_names_the_change_and_what_was_applied(lab: LinuxGateway) -> None:
@@ -324,17 +342,14 @@ def ssh_logins(gw: LinuxGateway) -> int:
 
 
 def test_the_daemon_keeps_one_session_per_gateway(driver: LinuxTcDriver, lab: LinuxGateway) -> None:
-    """While sessions are kept (the daemon), every run for a gateway uses the one SSH session; one-shot commands
-    log out with their driver."""
+    """In the daemon's router pool, every run for a gateway uses the one SSH session; one-shot commands log out
+    with their driver, and the pool's session closes with the pool."""
     before = ssh_logins(lab)
-    drivers.keep_sessions(True)
-    try:
+    with drivers.RouterPool() as pool:
         for _ in range(3):
-            with drivers.create(settings_for(lab, name="kept")) as router:
+            with pool.lease(settings_for(lab, name="kept")) as router:
                 router.facts()
         assert ssh_logins(lab) == before + 1
-    finally:
-        drivers.keep_sessions(False)
     with drivers.create(settings_for(lab, name="once")) as router:
         router.facts()
     wait_for(lambda: ssh_logins(lab) == before, "the kept session to close")

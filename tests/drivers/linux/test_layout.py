@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from drivers.base import diff
+from drivers.diff import diff
 from drivers.linux import LayoutError, LinuxTcDriver
 from drivers.linux.commands import Builder
 from drivers.linux.layout import (
@@ -19,14 +19,13 @@ from drivers.linux.layout import (
     MAX_SUBSCRIBERS,
     ORDER,
     Devices,
-    RenderMemo,
     class_id,
     group_major,
     portal_of,
-    render,
     tc_rate_text,
 )
-from drivers.linux.readback import ReadMemo, device_state, nft_resources, parse_classes, parse_qdiscs
+from drivers.linux.parse import ReadMemo, device_state, nft_resources, parse_classes, parse_qdiscs
+from drivers.linux.plan import render, render_reusing
 from drivers.models import Action, Resource
 from policies.desired import ConnectionType, DesiredState, EnforcementSpec, ProfileSpec, ServiceState, SubscriberSpec
 from policies.rates import RateLimit
@@ -314,13 +313,12 @@ def test_a_remembered_render_equals_a_fresh_one() -> None:
     """A plan reuses the resources of unchanged subscribers and renders the changed ones again."""
     before = state(sub("svc-1", "100.64.1.7"), sub("svc-2", "100.64.1.8"))
     after = state(sub("svc-1", "100.64.1.7", rate=RateLimit(20_000_000, 10_000_000)), sub("svc-2", "100.64.1.8"))
-    memo = RenderMemo()
-    first = render(before, DEVICES, (), memo=memo)
-    again = render(after, DEVICES, (), previous=memo)
+    first, memo = render_reusing(before, DEVICES, (), None)
+    again, _ = render_reusing(after, DEVICES, (), memo)
     assert again == render(after, DEVICES, ())
     reused = {(r.kind, r.key) for r in again.resources} & {(r.kind, r.key) for r in first.resources}
     same = {(r.kind, r.key) for r in again.resources if any(r is old for old in first.resources)}
     assert (KIND_SUB, "down|1001:9") in same and (KIND_SUB, "down|1001:8") not in same
     assert same <= reused
-    other = render(before, Devices("sub0", "ifb0", "sfq"), (), previous=memo)
+    other, _ = render_reusing(before, Devices("sub0", "ifb0", "sfq"), (), memo)
     assert all(r.fields["leaf"] == "sfq" for r in other.resources if r.kind == KIND_SUB)

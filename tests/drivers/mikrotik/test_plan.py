@@ -1,4 +1,4 @@
-"""Pure RouterOS rendering: spellings, ownership, input checks and the plan, as tables."""
+"""Pure RouterOS menus and planning: spellings, ownership, input checks, rendering and the plan, as tables."""
 
 from __future__ import annotations
 
@@ -7,16 +7,8 @@ from ipaddress import IPv4Address
 import pytest
 
 from drivers.mikrotik import InvalidRouterInput, normalise_rate_limit, rate_limit_text, validate_name, validate_rate
-from drivers.mikrotik.render import (
-    ADDRESS_LIST,
-    PROFILE,
-    QUEUE,
-    SECRET,
-    normalise_rate_pair,
-    plan,
-    render,
-    resource_of_row,
-)
+from drivers.mikrotik.menus import ADDRESS_LIST, PROFILE, QUEUE, SECRET, normalise_rate_pair, resource_of_row
+from drivers.mikrotik.plan import plan, render
 from drivers.models import Action
 from policies.desired import ConnectionType, DesiredState, EnforcementSpec, ProfileSpec, ServiceState, SubscriberSpec
 from policies.rates import MAX_RATE, Burst, RateLimit

@@ -1,35 +1,25 @@
-"""Pull per-subscriber traffic counters from the routers and store them as usage samples.
+"""Usage samples: the traffic counters polled from the routers, stored, and summed over billing periods.
 
 A router counts bytes per session (RouterOS) or per class (tc); its counters restart when a session redials, a
 class is recreated or the router reboots. Each reading is stored with the bytes since the previous one: when the
 counter went down, or the driver reports a new epoch, the counter restarted and the whole reading is new traffic.
+:func:`period_usage` sums those deltas over a period, for quotas, overage and the support diagnosis.
 """
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-import drivers
-from daemon.config import Settings
+from daemon.config import BillingSettings
 from daemon.db.models import Router, Service, UsageSample, utcnow
-from drivers import DriverFactory
-from drivers.base import DriverError
 from drivers.models import CounterSample
 from policies.desired import ConnectionType, ServiceState
+from policies.periods import Period
 
-log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PollReport:
-    router: str
-    samples: int
-    unmatched: int
-    error: str | None = None
+__all__ = ["counter_delta", "period_usage", "record_poll", "record_samples", "subscriber_key"]
 
 
 def subscriber_key(service: Service) -> str:
@@ -90,34 +80,30 @@ def record_samples(session: Session, router_id: int, samples: tuple[CounterSampl
     return matched
 
 
-class Poller:
-    """Polls every router in turn; keeps the counter epochs between polls."""
+def record_poll(session: Session, router_name: str, samples: tuple[CounterSample, ...], epochs: dict[str, str]) -> int:
+    """Store one poll of router ``router_name`` (:func:`record_samples`) and mark the router seen now; returns how
+    many samples matched a service."""
+    router_id = session.scalars(select(Router.id).where(Router.name == router_name)).one()
+    matched = record_samples(session, router_id, samples, epochs)
+    row = session.get(Router, router_id)
+    if row is not None:
+        row.last_seen_at = utcnow()
+    return matched
 
-    def __init__(
-        self, settings: Settings, sessions: sessionmaker[Session], factory: DriverFactory = drivers.create
-    ) -> None:
-        self.settings = settings
-        self.sessions = sessions
-        self.factory = factory
-        self._epochs: dict[str, dict[str, str]] = {}
 
-    def poll_router(self, name: str) -> PollReport:
-        params = self.settings.router(name)
-        epochs = self._epochs.setdefault(name, {})
-        try:
-            with self.factory(params) as router:
-                samples = router.counters()
-        except DriverError as exc:
-            log.warning("polling %s failed: %s", name, exc)
-            return PollReport(name, 0, 0, str(exc))
-        with self.sessions.begin() as session:
-            router_id = session.scalars(select(Router.id).where(Router.name == name)).one()
-            matched = record_samples(session, router_id, samples, epochs)
-            row = session.get(Router, router_id)
-            if row is not None:
-                row.last_seen_at = utcnow()
-        log.info("polled %s: %d counters, %d matched a service", name, len(samples), matched)
-        return PollReport(name, matched, len(samples) - matched)
+def _midnight(day: date, billing: BillingSettings) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=billing.timezone).astimezone(UTC)
 
-    def poll_all(self) -> list[PollReport]:
-        return [self.poll_router(r.name) for r in self.settings.routers]
+
+def period_usage(session: Session, billing: BillingSettings, service_id: int, period: Period) -> int:
+    """Bytes the service moved (both directions) in ``period``, from its samples' deltas."""
+    total = session.scalar(
+        select(
+            func.coalesce(func.sum(func.coalesce(UsageSample.delta_in, 0) + func.coalesce(UsageSample.delta_out, 0)), 0)
+        ).where(
+            UsageSample.service_id == service_id,
+            UsageSample.taken_at >= _midnight(period.start, billing),
+            UsageSample.taken_at < _midnight(period.end, billing),
+        )
+    )
+    return int(total or 0)

@@ -33,9 +33,7 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MI
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.base import BaseScheduler
 from psycopg import sql
-from psycopg.conninfo import make_conninfo
 from sqlalchemy import Engine
-from sqlalchemy.engine import URL
 
 from daemon.services.ops import NOTIFY_CHANNEL
 
@@ -48,6 +46,7 @@ __all__ = [
     "PostgresWatcher",
     "QueueWatcher",
     "SQLiteWatcher",
+    "pg_connect_args",
     "watcher_for",
 ]
 
@@ -166,12 +165,13 @@ class QueueWatcher(ABC):
 class PostgresWatcher(QueueWatcher):
     """``LISTEN`` on :data:`~daemon.services.ops.NOTIFY_CHANNEL` over a dedicated autocommit connection."""
 
-    def __init__(self, url: URL, callback: Callable[[], None], **options: Any) -> None:
-        super().__init__(callback, target=url.render_as_string(hide_password=True), **options)
-        self._conninfo = pg_conninfo(url)
+    def __init__(self, engine: Engine, callback: Callable[[], None], **options: Any) -> None:
+        super().__init__(callback, target=engine.url.render_as_string(hide_password=True), **options)
+        self._connect_args = pg_connect_args(engine)
 
     def _watch(self) -> None:
-        with psycopg.connect(self._conninfo, autocommit=True) as conn:
+        args, kwargs = self._connect_args
+        with psycopg.connect(*args, autocommit=True, **kwargs) as conn:
             conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(NOTIFY_CHANNEL)))
             self._connected()
             while not self._stop.is_set():
@@ -212,23 +212,15 @@ class SQLiteWatcher(QueueWatcher):
         return int(rows[0][0])
 
 
-def pg_conninfo(url: URL) -> str:
-    """The psycopg connection string for a ``postgresql+psycopg://`` URL (query parameters included).
-
-    Its ``application_name`` is :data:`WATCHER_THREAD` unless the URL names one.
-    """
-    params: dict[str, Any] = {
-        "host": url.host,
-        "port": url.port,
-        "user": url.username,
-        "password": url.password,
-        "dbname": url.database,
-    }
-    for key, value in url.query.items():
-        params[key] = value if isinstance(value, str) else value[-1]
+def pg_connect_args(engine: Engine) -> tuple[list[Any], dict[str, Any]]:
+    """The arguments of ``psycopg.connect`` for ``engine``'s database: those its SQLAlchemy dialect connects with
+    (the URL's query parameters included), with :data:`WATCHER_THREAD` as ``application_name`` unless the URL names
+    one, and a ``connect_timeout`` of 5 s unless it sets one."""
+    args, kwargs = engine.dialect.create_connect_args(engine.url)
+    params = dict(kwargs)
     params.setdefault("application_name", WATCHER_THREAD)
     params.setdefault("connect_timeout", 5)
-    return make_conninfo("", **{key: value for key, value in params.items() if value is not None})
+    return list(args), params
 
 
 def watcher_for(engine: Engine, callback: Callable[[], None], **options: Any) -> QueueWatcher | None:
@@ -236,7 +228,7 @@ def watcher_for(engine: Engine, callback: Callable[[], None], **options: Any) ->
     connection, let alone another process, can write to)."""
     url = engine.url
     if url.get_backend_name() == "postgresql":
-        return PostgresWatcher(url, callback, **options)
+        return PostgresWatcher(engine, callback, **options)
     if url.database in (None, "", ":memory:") or url.query.get("mode") == "memory":
         return None
     return SQLiteWatcher(engine, callback, **options)

@@ -15,8 +15,6 @@ from typing import Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from daemon.billing.common import schedule_for
-from daemon.billing.usage import period_usage
 from daemon.config import BillingSettings
 from daemon.db.models import (
     Invoice,
@@ -29,7 +27,8 @@ from daemon.db.models import (
     UsageSample,
 )
 from daemon.services import invoices, ledger
-from daemon.services.plans import plan_spec
+from daemon.services.plans import plan_spec, schedule_for
+from daemon.services.usage import period_usage
 from policies.desired import ServiceState
 from policies.money import Money
 from policies.plans import format_quota

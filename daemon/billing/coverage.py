@@ -1,19 +1,20 @@
-"""What each service has been billed for, and how much data it moved in a period."""
+"""What each service has been billed for so far: its :class:`Coverage`, read from its invoice lines.
+
+How much data a service moved in a period is :func:`daemon.services.usage.period_usage`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from daemon.config import BillingSettings
-from daemon.db.models import Invoice, InvoiceLine, InvoiceLineKind, InvoiceStatus, UsageSample
-from policies.periods import Period
+from daemon.db.models import Invoice, InvoiceLine, InvoiceLineKind, InvoiceStatus
 
-__all__ = ["Coverage", "load_coverage", "period_usage"]
+__all__ = ["Coverage", "load_coverage"]
 
 _CHARGE_KINDS = (InvoiceLineKind.RECURRING, InvoiceLineKind.PRORATION)
 
@@ -38,24 +39,6 @@ class Coverage:
             self.overage_starts.add(start)
         elif kind is InvoiceLineKind.CREDIT and start is not None:
             self.credit_starts.add(start)
-
-
-def _midnight(day: date, billing: BillingSettings) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=billing.timezone).astimezone(UTC)
-
-
-def period_usage(session: Session, billing: BillingSettings, service_id: int, period: Period) -> int:
-    """Bytes the service moved (both directions) in ``period``, from its samples' deltas."""
-    total = session.scalar(
-        select(
-            func.coalesce(func.sum(func.coalesce(UsageSample.delta_in, 0) + func.coalesce(UsageSample.delta_out, 0)), 0)
-        ).where(
-            UsageSample.service_id == service_id,
-            UsageSample.taken_at >= _midnight(period.start, billing),
-            UsageSample.taken_at < _midnight(period.end, billing),
-        )
-    )
-    return int(total or 0)
 
 
 def load_coverage(session: Session, service_ids: Iterable[int]) -> dict[int, Coverage]:

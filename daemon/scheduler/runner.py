@@ -1,12 +1,13 @@
 """The daemon process: one APScheduler that drives reconciliation, counter polling and the daily runs.
 
 Jobs have explicit ids, are replaced on restart, coalesce missed runs and never overlap themselves. Their
-functions live at module level and take names, not objects; they find the running :class:`Daemon` through
-:data:`_current`. Coordination with other processes (the web dashboard, the CLI) goes through the database:
-they enqueue ``router_ops`` rows, and the daemon picks them up (:func:`pending_job`) as soon as they are committed:
-a watcher (:mod:`daemon.wakeup`) hears of each commit and makes the ``pending`` job run at once. The job also runs
+functions live at module level in :mod:`daemon.scheduler.jobs` and take names, not objects; they find the running
+:class:`Daemon`, which :meth:`Daemon.start` attaches there. Coordination with other processes (the web dashboard,
+the CLI) goes through the database: they enqueue ``router_ops`` rows, and the daemon picks them up
+(:func:`~daemon.scheduler.jobs.pending_job`) as soon as they are committed: a watcher
+(:mod:`daemon.scheduler.wakeup`) hears of each commit and makes the ``pending`` job run at once. The job also runs
 every :data:`PENDING_CHECK_SECONDS`, in case a wake-up is missed (the database connection of the watcher lost, an
-in-memory database).
+in-memory database). :meth:`Daemon.run_forever` stops it cleanly on SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
@@ -27,94 +28,23 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 import drivers
+from daemon.billing.schedule import daily_steps, dunning_step
 from daemon.config import Settings
 from daemon.db import make_engine, session_factory, upgrade
 from daemon.db.models import utcnow
-from daemon.polling import Poller
-from daemon.wakeup import JobKick, QueueWatcher, watcher_for
+from daemon.scheduler import jobs
+from daemon.scheduler.wakeup import JobKick, QueueWatcher, watcher_for
+from daemon.usage.polling import Poller
+
+__all__ = ["JOB_DEFAULTS", "PENDING_CHECK_SECONDS", "Daemon"]
 
 log = logging.getLogger(__name__)
 
 JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}
 
-#: How often the daemon looks for queued router work even when no wake-up came (:mod:`daemon.wakeup` makes it look
-#: at once after each commit; this check is the safety net).
+#: How often the daemon looks for queued router work even when no wake-up came (:mod:`daemon.scheduler.wakeup`
+#: makes it look at once after each commit; this check is the safety net).
 PENDING_CHECK_SECONDS = 3
-
-_current: Daemon | None = None
-
-
-def _daemon() -> Daemon:
-    if _current is None:
-        raise RuntimeError("the edgebill daemon is not running in this process")
-    return _current
-
-
-# --- job functions (module level, arguments are names) ------------------------------------------------------
-
-
-def reconcile_job(router_name: str | None = None) -> None:
-    """Reconcile one router, or all of them concurrently."""
-    from daemon import reconcile
-
-    d = _daemon()
-    with d.reconcile_lock:
-        if router_name is None:
-            reports = reconcile.reconcile_all(d.sessions, d.settings)
-        else:
-            reports = [reconcile.reconcile_router(d.sessions, d.settings, router_name)]
-    for report in reports:
-        log.info("reconcile %s", report.summary())
-
-
-def pending_job() -> None:
-    """Reconcile the routers that have queued work (a plan change, a suspension, a payment's release).
-
-    Changes made by other processes (the dashboard, the CLI) reach the router within seconds this way, without
-    waiting for the full reconcile interval. When a reconcile is already running it completes the queue itself,
-    so this run steps aside. A router whose due operations all name a service is run scoped to those services
-    (only their entries are read and written); one with an operation for the whole router is run in full.
-    """
-    from daemon import reconcile
-    from daemon.services.ops import routers_with_due_ops
-
-    d = _daemon()
-    with d.sessions() as session:
-        names = [n for n in routers_with_due_ops(session) if n in d.router_names]
-    if not names or not d.reconcile_lock.acquire(blocking=False):
-        return
-    try:
-        for name in names:
-            with d.sessions() as session:
-                services = reconcile.due_services(session, name)
-            if services is not None and not services:  # carried out meanwhile (by the CLI, say)
-                continue
-            report = reconcile.reconcile_router(d.sessions, d.settings, name, services=services)
-            log.info("reconcile %s", report.summary())
-    finally:
-        d.reconcile_lock.release()
-
-
-def pending_check_job() -> None:
-    """The ``pending`` job: :func:`pending_job`, on its interval and whenever the watcher reports a commit."""
-    _daemon().pending_kick.run(pending_job)
-
-
-def poll_job() -> None:
-    _daemon().poller.poll_all()
-
-
-def dunning_job() -> None:
-    """Dunning between daily runs: promises that ran out, payments that did not come."""
-    _daemon().dunning_step()
-
-
-def daily_job() -> None:
-    """The daily billing and dunning run, for the billing day that has just begun."""
-    d = _daemon()
-    for name, step in d.daily_steps:
-        log.info("daily run: %s", name)
-        step()
 
 
 class Daemon:
@@ -127,19 +57,19 @@ class Daemon:
             upgrade(engine)
             sessions = session_factory(engine)
         self.sessions = sessions
-        self.poller = Poller(settings, sessions)
+        #: One driver per router, with its session and caches, for the life of the daemon (closed at stop).
+        self.routers = drivers.RouterPool()
+        self.poller = Poller(settings, sessions, self.routers.lease)
         self.router_names = frozenset(r.name for r in settings.routers)
         #: Held while routers are written to, so that two runs never push to the same router at once.
         self.reconcile_lock = threading.Lock()
-        from daemon.billing.schedule import daily_steps, dunning_step
-
         #: Steps of the daily run, in order: today's billing run, then dunning.
         self.daily_steps: list[tuple[str, Callable[[], object]]] = daily_steps(settings, sessions)
         self.dunning_step = dunning_step(settings, sessions)
         self.scheduler = BackgroundScheduler(job_defaults=JOB_DEFAULTS, timezone=settings.billing.timezone, daemon=True)
         self.scheduler.add_listener(self._on_error, EVENT_JOB_ERROR)
         self.scheduler.add_listener(self._on_reconciled, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
-        #: Runs the ``pending`` job at once when asked (see :mod:`daemon.wakeup`).
+        #: Runs the ``pending`` job at once when asked (see :mod:`daemon.scheduler.wakeup`).
         self.pending_kick = JobKick(self.scheduler, "pending")
         #: Set when a wake-up came while a reconcile held :attr:`reconcile_lock`: the ``pending`` run then steps
         #: aside, and work committed after that reconcile read the queue is picked up when it ends.
@@ -169,45 +99,40 @@ class Daemon:
         s = self.settings.scheduler
         now = utcnow()
         self.scheduler.add_job(
-            reconcile_job,
+            jobs.reconcile_job,
             IntervalTrigger(seconds=s.reconcile_interval.total_seconds()),
             id="reconcile",
             replace_existing=True,
             next_run_time=now,
         )
         self.scheduler.add_job(
-            pending_check_job,
+            jobs.pending_check_job,
             IntervalTrigger(seconds=PENDING_CHECK_SECONDS),
             id="pending",
             replace_existing=True,
         )
         self.scheduler.add_job(
-            poll_job,
+            jobs.poll_job,
             IntervalTrigger(seconds=s.poll_interval.total_seconds()),
             id="poll",
             replace_existing=True,
             next_run_time=now + timedelta(seconds=5),
         )
         self.scheduler.add_job(
-            dunning_job,
+            jobs.dunning_job,
             IntervalTrigger(seconds=s.dunning_interval.total_seconds()),
             id="dunning",
             replace_existing=True,
         )
         self.scheduler.add_job(
-            daily_job,
+            jobs.daily_job,
             CronTrigger(hour=s.billing_at.hour, minute=s.billing_at.minute, timezone=self.settings.billing.timezone),
             id="daily",
             replace_existing=True,
         )
 
     def start(self) -> None:
-        global _current
-        if _current is not None and _current is not self:
-            raise RuntimeError("another edgebill daemon already runs in this process")
-        _current = self
-        # One session per router for the life of the daemon: a run finds it open and costs no login.
-        drivers.keep_sessions(True)
+        jobs.attach(self)
         self.schedule()
         self.scheduler.start()
         bind = self.sessions.kw.get("bind")
@@ -224,14 +149,13 @@ class Daemon:
         )
 
     def stop(self) -> None:
-        global _current
         if self.watcher is not None:
             self.watcher.stop()
             self.watcher = None
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
-        drivers.keep_sessions(False)
-        _current = None
+        self.routers.close()
+        jobs.detach()
         self._stopped.set()
         log.info("daemon stopped")
 

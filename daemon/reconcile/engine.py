@@ -1,0 +1,278 @@
+"""The reconcile engine: make each router carry exactly what the database says, and nothing we do not own.
+
+One run for one router, :func:`reconcile_router`:
+
+1. In a short transaction, snapshot the router's pending ``router_ops``, then load its services (PPPoE
+   passwords decrypted) and compile the desired state (:func:`daemon.reconcile.load.load`).
+2. Outside any transaction, talk to the router: ``facts()`` (full runs only), ``read_state()``, ``plan()``;
+   unless it is a dry run, ``apply()`` the plan, run the pending exactly-once operations (``disconnect``) in
+   queue order, and ``read_state()`` again to confirm nothing is left to do.
+3. In a second transaction, record what happened: the router's status, facts, ``last_sync_at`` and
+   ``last_error``; an audit entry when anything was written (``router.reconcile``, or ``router.drift`` when
+   the router had changed although nothing was pending: someone edited it by hand); and the operations:
+   ``reconcile`` rows are done once a run succeeds, ``disconnect`` rows once their session is dropped (or was
+   already gone). A failed run leaves them pending with one more attempt and a later ``not_before``
+   (:func:`retry_delay`), so they complete when the router returns.
+
+A scoped run (``services=``) loads only those services (terminated ones too: their entries are removed) and
+only their pending operations, and reads, plans and writes only their entries (:class:`drivers.models.Scope`);
+the other operations stay queued for their own run. When the driver cannot read the scope it runs in full.
+
+A dry run plans against the live router and records nothing. :func:`reconcile_all` runs every configured
+router concurrently, one thread each. State changes that queue work for a run are made by
+:mod:`daemon.services.state`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Final
+
+from sqlalchemy.orm import Session, sessionmaker
+
+import drivers
+from daemon.db.models import utcnow
+from daemon.reconcile.load import Loaded, QueuedOp, ReconcileSettings, load, router_params
+from daemon.reconcile.report import ReconcileReport
+from daemon.security import SecretError
+from daemon.services import audit, ops, routers
+from daemon.services.errors import ServiceError
+from drivers import DriverFactory
+from drivers.base import ApplyError, Driver, DriverError, ScopeUnavailable
+from drivers.models import ChangeSet
+from policies.provisioning import ProvisioningError
+
+__all__ = ["DISCONNECT", "RECONCILE", "reconcile_all", "reconcile_router", "retry_delay"]
+
+log = logging.getLogger(__name__)
+
+JsonDict = dict[str, Any]
+
+#: Operation: make the router match the database (idempotent; any successful run completes it).
+RECONCILE: Final = ops.RECONCILE
+#: Operation: drop the live PPPoE session named in ``payload["key"]`` (exactly once, after the reconcile).
+DISCONNECT: Final = ops.DISCONNECT
+
+_FIRST_RETRY: Final = timedelta(seconds=15)
+_LAST_RETRY: Final = timedelta(hours=1)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Backoff before the next try of an operation that failed ``attempts`` times: 15 s doubling, at most 1 h."""
+    delay: timedelta = _FIRST_RETRY * (2 ** max(0, min(attempts - 1, 16)))
+    return min(delay, _LAST_RETRY)
+
+
+# --- one router ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Run:
+    """What happened on the router, filled in as the run goes."""
+
+    plan: ChangeSet | None = None
+    applied: list[str] = field(default_factory=list)
+    disconnected: list[str] = field(default_factory=list)
+    done_ops: list[int] = field(default_factory=list)
+    residual: int = 0
+    facts: tuple[str, str, str] | None = None
+    error: DriverError | None = None
+
+
+def reconcile_router(
+    session_factory: sessionmaker[Session],
+    settings: ReconcileSettings,
+    router_name: str,
+    *,
+    dry_run: bool = False,
+    factory: DriverFactory = drivers.create,
+    services: Collection[int] | None = None,
+) -> ReconcileReport:
+    """Reconcile one router (see the module docstring). Never raises for router or data problems: the report's
+    ``error`` says what went wrong, and the router row records it.
+
+    With ``services``, the run is scoped to them: only their rows are loaded (whatever their state), only their
+    entries are read, planned and written (:class:`~drivers.models.Scope`), and only their pending operations
+    are carried out; the others stay queued. A service that is not on this router is an error. When the driver
+    cannot read the scope (:class:`~drivers.base.ScopeUnavailable`), the same run goes on in full.
+    """
+    started = utcnow()
+    scoped = tuple(sorted(set(services))) if services is not None else None
+    try:
+        params = router_params(settings, router_name)
+        with session_factory.begin() as session:
+            loaded = load(session, settings, router_name, scoped)
+    except (ServiceError, ProvisioningError, SecretError) as exc:
+        log.warning("reconcile %s: %s", router_name, exc)
+        return ReconcileReport(router_name, dry_run, started, utcnow(), error=str(exc), scope=scoped)
+
+    try:
+        driver = factory(params)
+    except ValueError as exc:  # a router kind or setting no driver accepts: a configuration problem
+        log.warning("reconcile %s: %s", router_name, exc)
+        return ReconcileReport(router_name, dry_run, started, utcnow(), error=str(exc), scope=scoped)
+
+    run = _Run()
+    try:
+        with driver as router:
+            if loaded.scope is None:  # a scoped run is on the clock: the router's facts wait for a full one
+                run.facts = _facts(router)
+            try:
+                run.plan = router.plan(loaded.desired, router.read_state(loaded.scope), loaded.scope)
+            except ScopeUnavailable as exc:
+                if loaded.scope is None:
+                    raise
+                log.info("reconcile %s: %s; running in full", router_name, exc)
+                with session_factory.begin() as session:
+                    loaded = load(session, settings, router_name)
+                run.facts = _facts(router)
+                run.plan = router.plan(loaded.desired, router.read_state())
+            if not dry_run:
+                _apply(router, run.plan, loaded.ops, run)
+                if run.applied:  # read back what the router now holds; nothing written, nothing to confirm
+                    run.residual = _residual(router, loaded)
+    except ApplyError as exc:
+        run.applied.extend(c.describe() for c in exc.applied)
+        run.error = exc
+    except DriverError as exc:
+        run.error = exc
+    except (ServiceError, ProvisioningError, SecretError) as exc:  # loading the full run after a fallback
+        log.warning("reconcile %s: %s", router_name, exc)
+        return ReconcileReport(router_name, dry_run, started, utcnow(), error=str(exc))
+
+    plan = run.plan or ChangeSet()
+    # Drift is an unexpected change found by a full run; a scoped run looks at too little to claim it.
+    drift = bool(plan.changes) and not loaded.ops and loaded.scope is None
+    if not dry_run:
+        with session_factory.begin() as session:
+            _record(session, loaded, router_name, plan, run, drift)
+    report = ReconcileReport(
+        router=router_name,
+        dry_run=dry_run,
+        started_at=started,
+        finished_at=utcnow(),
+        plan=tuple(c.describe() for c in plan.changes),
+        counts=plan.counts(),
+        conflicts=tuple(f"{c.kind} {c.key}: {c.reason}" for c in plan.conflicts),
+        applied=tuple(run.applied),
+        disconnected=tuple(run.disconnected),
+        drift=drift and not dry_run,
+        ops_done=len(run.done_ops),
+        ops_pending=0 if dry_run else len(loaded.ops) - len(run.done_ops),
+        residual=run.residual,
+        error=str(run.error) if run.error else None,
+        scope=loaded.services,
+    )
+    if report.error:
+        log.warning("reconcile %s", report.summary())
+    elif report.residual:
+        log.warning("reconcile %s: the router still differs after apply; it may spell a value differently", router_name)
+    return report
+
+
+def _residual(router: Driver, loaded: Loaded) -> int:
+    """How many changes a plan against a fresh read still finds (zero once the router holds what was written)."""
+    try:
+        return len(router.plan(loaded.desired, router.read_state(loaded.scope), loaded.scope).changes)
+    except ScopeUnavailable as exc:  # the writes are done; the next full run confirms them
+        log.info("cannot confirm the scoped run: %s", exc)
+        return 0
+
+
+def _facts(router: Driver) -> tuple[str, str, str]:
+    facts = router.facts()
+    return facts.identity, facts.version, facts.model
+
+
+def _apply(router: Driver, plan: ChangeSet, pending: Sequence[QueuedOp], run: _Run) -> None:
+    """Write the plan, then the exactly-once operations in queue order; record each success in ``run``."""
+    if plan.changes or plan.disconnect:
+        result = router.apply(plan)
+        run.applied.extend(c.describe() for c in result.applied)
+        run.disconnected.extend(result.disconnected)
+    dropped = set(run.disconnected) | set(plan.disconnect)
+    for op in pending:
+        if op.op == RECONCILE:
+            run.done_ops.append(op.id)
+        elif op.op == DISCONNECT:
+            if op.key is None:
+                log.warning("router operation %s (disconnect) names no session; completing it", op.id)
+            elif op.key not in dropped:
+                # Raises on failure: this and the later operations stay pending, in order.
+                if router.disconnect(op.key):
+                    run.disconnected.append(op.key)
+                dropped.add(op.key)
+            run.done_ops.append(op.id)
+        else:
+            log.warning("router operation %s has unknown kind %r; left pending", op.id, op.op)
+
+
+def _record(session: Session, loaded: Loaded, name: str, plan: ChangeSet, run: _Run, drift: bool) -> None:
+    row = routers.record_contact(
+        session, loaded.router_id, facts=run.facts, error=str(run.error) if run.error is not None else None
+    )
+    if row is None:  # deleted meanwhile: nothing to record against
+        return
+    if run.applied or run.disconnected:
+        entry: JsonDict = {
+            "id": row.id,
+            "name": name,
+            "applied": run.applied,
+            "disconnected": run.disconnected,
+            "counts": plan.counts(),
+            "error": row.last_error if run.error else None,
+        }
+        if loaded.services is not None:
+            entry["scope"] = list(loaded.services)
+        audit.record(
+            session,
+            "reconcile",
+            "router.drift" if drift else "router.reconcile",
+            "router",
+            None,
+            entry,
+            entity_id=row.id,
+        )
+    done = set(run.done_ops)
+    for op in loaded.ops:
+        if op.id in done:
+            ops.mark_done(session, op.id)
+        elif run.error is not None and op.op in (RECONCILE, DISCONNECT):
+            attempts = ops.attempts(session, op.id) + 1
+            ops.mark_failed(session, op.id, str(run.error), retry_in=retry_delay(attempts))
+
+
+# --- all routers -----------------------------------------------------------------------------------------------
+
+
+def reconcile_all(
+    session_factory: sessionmaker[Session],
+    settings: ReconcileSettings,
+    *,
+    dry_run: bool = False,
+    factory: DriverFactory = drivers.create,
+    max_workers: int | None = None,
+) -> list[ReconcileReport]:
+    """Reconcile every configured router concurrently (one thread per router); reports in configuration order."""
+    names = [r.name for r in settings.routers]
+    if not names:
+        return []
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=max_workers or len(names), thread_name_prefix="reconcile") as pool:
+        futures = [
+            pool.submit(reconcile_router, session_factory, settings, name, dry_run=dry_run, factory=factory)
+            for name in names
+        ]
+        reports = [f.result() for f in futures]
+    log.info(
+        "reconciled %d routers in %.2fs: %d failed",
+        len(reports),
+        time.monotonic() - started,
+        sum(1 for r in reports if not r.ok),
+    )
+    return reports

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from waitress.server import create_server
 
@@ -28,7 +28,7 @@ from daemon.billing.payments import receive_payment
 from daemon.billing.run import run_billing
 from daemon.config import Settings, load_settings
 from daemon.db import make_engine, session_factory, upgrade
-from daemon.db.models import Customer, User, utcnow
+from daemon.db.models import utcnow
 from daemon.scheduler import Daemon
 from daemon.security import SecretBox, create_key_file
 from daemon.services import customers, invoices, plans, services, users
@@ -164,7 +164,7 @@ def ensure_admin(sessions: sessionmaker[Session], data_dir: Path) -> tuple[str, 
         _secret_file(pw_file, secrets.token_urlsafe(12))
     password = pw_file.read_text(encoding="utf-8").strip()
     with sessions.begin() as session:
-        if session.scalar(select(func.count()).select_from(User)) == 0:
+        if users.count_users(session) == 0:
             users.create_user(session, ACTOR, "admin", password, role="admin")
     return "admin", password
 
@@ -173,7 +173,7 @@ def seed(engine: Engine, sessions: sessionmaker[Session], settings: Settings) ->
     """A small ISP: three plans, ten customers with one service each, spread over the routers."""
     box = SecretBox.from_file(settings.security.secret_key_file)
     with sessions.begin() as session:
-        if session.scalar(select(func.count()).select_from(Customer)):
+        if customers.count_customers(session):
             return
         for p in PLANS:
             plans.add_plan(session, ACTOR, settings, name=p.name, download=p.download, upload=p.upload, price=p.price)
@@ -210,7 +210,7 @@ def bill_and_collect(engine: Engine, sessions: sessionmaker[Session], settings: 
     for day in [*history, today]:  # the billing runs of the past months, as they would have happened
         run_billing(engine, settings, as_of=day, actor=ACTOR)
     with sessions.begin() as session:
-        customer_ids = session.scalars(select(Customer.id).order_by(Customer.id)).all()
+        customer_ids = customers.customer_ids(session)
         for index, customer_id in enumerate(customer_ids):
             unpaid = sorted(
                 invoices.list_invoices(session, customer_id=customer_id, status="open", kind="invoice"),

@@ -22,14 +22,15 @@ import jinja2
 
 from daemon.config import SmtpSettings
 
-__all__ = ["TEMPLATE_DIR_ENV", "MailError", "Mailer", "RenderedMail", "SmtpMailer", "Templates"]
+__all__ = ["SHIPPED_TEMPLATES", "TEMPLATE_DIR_ENV", "MailError", "Mailer", "RenderedMail", "SmtpMailer", "Templates"]
 
 log = logging.getLogger(__name__)
 
 #: Environment variable naming a folder whose templates replace the shipped ones.
 TEMPLATE_DIR_ENV: Final = "EDGEBILL_TEMPLATE_DIR"
 
-_SHIPPED = Path(__file__).with_name("templates")
+#: The templates shipped with edgebill (e-mails, and the invoice page of :mod:`daemon.billing.pdf`).
+SHIPPED_TEMPLATES: Final = Path(__file__).with_name("templates")
 
 
 class MailError(Exception):
@@ -58,7 +59,7 @@ class Templates:
         loaders: list[jinja2.BaseLoader] = []
         if chosen is not None:
             loaders.append(jinja2.FileSystemLoader(str(chosen)))
-        loaders.append(jinja2.FileSystemLoader(str(_SHIPPED)))
+        loaders.append(jinja2.FileSystemLoader(str(SHIPPED_TEMPLATES)))
         self._env = jinja2.Environment(
             loader=jinja2.ChoiceLoader(loaders),
             autoescape=False,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -21,19 +20,6 @@ from web import api, auth, billing, dashboard, filters
 from web.context import SESSIONS_KEY, SETTINGS_KEY, close_db
 
 log = logging.getLogger(__name__)
-
-MIN_SECRET_KEY_BYTES = 32
-
-
-def read_secret_key(path: Path) -> bytes:
-    """The web secret key from ``path``; refuses a missing or short key rather than inventing one."""
-    try:
-        key = path.read_bytes().strip()
-    except OSError as exc:
-        raise RuntimeError(f"web.secret_key_file {path}: cannot read: {exc.strerror}") from None
-    if len(key) < MIN_SECRET_KEY_BYTES:
-        raise RuntimeError(f"web.secret_key_file {path}: the key must be at least {MIN_SECRET_KEY_BYTES} bytes")
-    return key
 
 
 def create_app(
@@ -54,7 +40,7 @@ def create_app(
 
     app = Flask(__name__)
     app.config.update(
-        SECRET_KEY=read_secret_key(settings.web.secret_key_file),
+        SECRET_KEY=settings.web.secret_key(),  # ConfigError naming the file when it cannot be used
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.web.base_url.startswith("https://"),

@@ -20,7 +20,7 @@ from typing import Any, Final, Protocol
 
 import jinja2
 
-from daemon.config import SmtpSettings
+from daemon.config import ConfigError, SmtpSettings
 
 __all__ = ["TEMPLATE_DIR_ENV", "MailError", "Mailer", "RenderedMail", "SmtpMailer", "Templates"]
 
@@ -103,10 +103,13 @@ class SmtpMailer:
     def send(self, message: EmailMessage) -> None:
         smtp = self._smtp
         try:
+            password = smtp.password()  # read now: before connecting, so a bad file costs no connection
+        except ConfigError as exc:
+            raise MailError(f"cannot send mail: {exc}") from None
+        try:
             with smtplib.SMTP(smtp.host, smtp.port, timeout=self._timeout) as client:
                 if smtp.starttls:
                     client.starttls(context=ssl.create_default_context())
-                password = smtp.password()
                 if smtp.username and password is not None:
                     client.login(smtp.username, password)
                 client.send_message(message)

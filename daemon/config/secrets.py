@@ -12,12 +12,14 @@ import logging
 import os
 import stat
 from pathlib import Path
+from typing import Final
 
 from cryptography.fernet import Fernet
 
 from daemon.config.errors import ConfigError
 
 __all__ = [
+    "check_secret_file",
     "decode_password",
     "fernet_keys",
     "is_public_key",
@@ -49,18 +51,39 @@ def secret_file_problem(path: Path) -> str:
     return ""
 
 
+#: What to do about each problem :func:`secret_file_problem` finds, added to the errors of files read at run time
+#: (the file was fine when the configuration was loaded: someone moved, replaced or chmod'ed it since).
+_REMEDIES: Final = {
+    "no such file": "restore it, or correct the path in the configuration and restart",
+    "not a regular file": "put the secret in a regular file at that path",
+    "cannot read": "let the user edgebill runs as read it (chown that user, chmod 600)",
+}
+
+
+def _with_remedy(problem: str) -> str:
+    for start, remedy in _REMEDIES.items():
+        if problem.startswith(start):
+            return f"{problem}; {remedy}"
+    return problem
+
+
+def check_secret_file(path: Path, what: str) -> None:
+    """Raise :class:`ConfigError` when ``path`` cannot hold a secret now, saying what to do about it."""
+    problem = secret_file_problem(path)
+    if problem:
+        raise ConfigError(_with_remedy(problem), path=path, key=what)
+
+
 def read_secret(path: Path, what: str) -> bytes:
     """The contents of the secret file ``path`` (one trailing newline removed), checked and read now.
 
-    Raises :class:`ConfigError` naming the file and ``what`` it holds (``"SMTP password"``).
+    Raises :class:`ConfigError` naming the file and ``what`` it holds (``"SMTP password"``) and what to do.
     """
-    problem = secret_file_problem(path)
-    if problem:
-        raise ConfigError(problem, path=path, key=what)
+    check_secret_file(path, what)
     try:
         return strip_newline(path.read_bytes())
     except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror or exc}", path=path, key=what) from None
+        raise ConfigError(_with_remedy(f"cannot read: {exc.strerror or exc}"), path=path, key=what) from None
 
 
 def strip_newline(data: bytes) -> bytes:

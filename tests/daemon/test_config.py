@@ -251,7 +251,8 @@ def test_router_password_errors(confdir: Path) -> None:
     secret.unlink()
     with pytest.raises(ConfigError) as info:
         router.password()
-    assert str(info.value) == f'{secret}: password of router "core1": no such file'
+    remedy = "restore it, or correct the path in the configuration and restart"
+    assert str(info.value) == f'{secret}: password of router "core1": no such file; {remedy}'
     _write(secret, b"\n")
     with pytest.raises(ConfigError) as info:
         router.password()

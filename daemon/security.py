@@ -26,6 +26,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from daemon.config.secrets import write_private
+
 __all__ = [
     "TOKEN_PREFIX",
     "SecretBox",
@@ -95,15 +97,12 @@ def token_digest(token: str) -> str:
 
 
 def create_key_file(path: str | os.PathLike[str]) -> Path:
-    """Write a new random key to ``path`` (mode 0600), refusing to overwrite an existing file."""
+    """Write a new random key to ``path`` (mode 0600, missing folders 0700), refusing to overwrite a file."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        write_private(target, Fernet.generate_key() + b"\n", exclusive=True)
     except FileExistsError as exc:
         raise SecretError(f"key file {target} already exists; refusing to overwrite it") from exc
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(Fernet.generate_key() + b"\n")
     log.info("created encryption key file %s", target)
     return target
 

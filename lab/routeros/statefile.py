@@ -37,7 +37,7 @@ def save(device: Device, target: Path) -> None:
             rows.append(row)
         menus_doc[path] = rows
     document["menus"] = menus_doc
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the state holds the users' passwords
     handle, temporary = tempfile.mkstemp(prefix=".routeros-", dir=target.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:

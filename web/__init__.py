@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.config import Settings, default_config_path, load_settings
 from daemon.db import make_engine, session_factory
-from web import api, auth, billing, dashboard, filters
+from web import api, auth, billing, dashboard, errors, filters
 from web.context import SESSIONS_KEY, SETTINGS_KEY, close_db
 
 log = logging.getLogger(__name__)
@@ -56,5 +56,6 @@ def create_app(
     app.register_blueprint(api.bp)
     app.register_blueprint(billing.bp)
     filters.register(app)
+    errors.register(app)
     log.info("web application ready for %s", settings.web.base_url)
     return app

@@ -533,7 +533,7 @@ def test_an_unreachable_database_is_one_clear_line(make_config: MakeConfig, caps
         port = closed.getsockname()[1]
         cli = Cli(make_config(database_url=f"postgresql+psycopg://postgres@127.0.0.1:{port}/edgebill"), capsys)
         assert cli("plan", "list") == 1
-    assert cli.err.startswith("edgebill: error: database error: ") and cli.err.count("\n") == 1
+    assert cli.err.startswith("edgebill: error: the database is unavailable: ") and cli.err.count("\n") == 1
 
 
 def test_python_dash_m_daemon_runs_the_cli(config_file: Path) -> None:

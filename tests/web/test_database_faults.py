@@ -180,3 +180,27 @@ def test_an_unreachable_database_is_a_503_with_one_clear_line(down_app: Flask, s
     body = api.get_json()
     assert body["error"] == "database_unavailable" and body["message"].startswith(UNAVAILABLE)
     assert "\n" not in body["message"]
+
+
+def test_a_secret_file_gone_at_run_time_is_a_503_that_names_no_file(
+    app: Flask, seeded: Seeded, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Whatever view reads a key file at run time (the data key, to encrypt a PPPoE password) answers the same."""
+    key_file = seeded.settings.security.secret_key_file
+
+    def encrypting_view() -> str:
+        seeded.settings.security.fernet_keys()
+        return "unreachable"
+
+    app.add_url_rule("/test/encrypt", view_func=encrypting_view)
+    app.add_url_rule("/api/v1/test/encrypt", endpoint="api_encrypt", view_func=encrypting_view)
+    key_file.chmod(0o644)
+    client = app.test_client()
+    page = client.get("/test/encrypt")
+    assert page.status_code == 503
+    assert str(key_file) not in page.get_data(as_text=True)
+    assert "the administrator will find which file" in page.get_data(as_text=True).lower()
+    api = client.get("/api/v1/test/encrypt", headers={"Authorization": f"Bearer {seeded.token}"})
+    assert (api.status_code, api.get_json()["error"]) == (503, "server_misconfigured")
+    fix = "is accessible to all users (mode 0644); run chmod o-rwx on it"
+    assert f"GET /test/encrypt: {key_file}: data encryption key: {fix}" in caplog.messages

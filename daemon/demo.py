@@ -170,7 +170,7 @@ def ensure_admin(sessions: sessionmaker[Session], data_dir: Path) -> tuple[str, 
 
 def seed(engine: Engine, sessions: sessionmaker[Session], settings: Settings) -> None:
     """A small ISP: three plans, ten customers with one service each, spread over the routers."""
-    box = SecretBox.from_file(settings.security.secret_key_file)
+    box = SecretBox(settings.security.fernet_keys())
     with sessions.begin() as session:
         if session.scalar(select(func.count()).select_from(Customer)):
             return

@@ -15,7 +15,6 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -25,27 +24,13 @@ from sqlalchemy.engine import make_url
 from daemon.cli import main
 from daemon.db import ApiToken, Payment, User, make_engine, session_factory
 from daemon.db import errors as db_errors
-from tests.conftest import PG_ADMIN_DSN, pg_url
+from tests.conftest import pg_url, read_only_url
 from tests.support import require
 from tests.web.conftest import ADMIN_PASSWORD, Seeded, csrf_of
 from web import create_app
 
 READ_ONLY = "the database is read-only: "
 UNAVAILABLE = "the database is unavailable: "
-
-
-def read_only_url(db_url: str) -> Iterator[str]:
-    url = make_url(db_url)
-    if url.get_backend_name() == "sqlite":
-        yield f"sqlite:///file:{url.database}?mode=ro&uri=true"
-        return
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'ALTER DATABASE "{url.database}" SET default_transaction_read_only = on')
-    try:
-        yield db_url
-    finally:
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-            conn.execute(f'ALTER DATABASE "{url.database}" RESET default_transaction_read_only')
 
 
 @pytest.fixture

@@ -74,6 +74,12 @@ class Templates:
             raise MailError(f"no e-mail template named {name!r}") from None
         except jinja2.TemplateError as exc:
             raise MailError(f"e-mail template {name!r} failed: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise MailError(f"e-mail template {name!r} is not valid UTF-8 (byte offset {exc.start})") from None
+        except OSError as exc:  # a folder where the file should be, a file that cannot be read
+            raise MailError(f"e-mail template {name!r} cannot be read: {exc.strerror or exc}") from None
+        except RecursionError:
+            raise MailError(f"e-mail template {name!r} nests too deeply") from None
         head, _, body = text.partition("\n\n")
         if not head.startswith("Subject:") or "\n" in head.strip():
             raise MailError(f"e-mail template {name!r} must start with one 'Subject: ...' line and a blank line")

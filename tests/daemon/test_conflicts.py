@@ -61,7 +61,7 @@ class Site:
         return code, captured.out, captured.err
 
     def box(self) -> SecretBox:
-        return SecretBox.from_file(self.settings.security.secret_key_file)
+        return SecretBox(self.settings.security.fernet_keys())
 
     def insert_unchecked(self, login: str, *, queue: bool) -> int:
         """A PPPoE service written straight to the database, as one stored before today's rule would be."""

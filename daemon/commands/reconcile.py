@@ -13,7 +13,8 @@ import argparse
 from daemon.commands.common import CliError, SubParsers, checked_engine, command, positive_int, print_json
 from daemon.config import ConfigError, Settings
 from daemon.db import session_factory
-from daemon.reconcile import ReconcileReport, reconcile_all, reconcile_router, services_by_router
+from daemon.reconcile import ReconcileReport, reconcile_all, reconcile_router
+from daemon.services.services import services_by_router
 
 
 def register(sub: SubParsers) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from daemon.billing import import_statement, run_billing
-from daemon.billing.payments import StatementError
+from daemon.billing.statement import StatementError
 from daemon.config import Settings
 from daemon.db.models import LedgerEntry, Payment
 from daemon.services import invoices, ledger

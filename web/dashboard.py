@@ -115,7 +115,7 @@ def customer_payment(customer_id: int) -> Response:
             idempotency_key=request.form["submission"],
             customer_id=customer_id,
             amount=request.form.get("amount", "").strip(),
-            method=request.form["method"],
+            method=request.form.get("method", "cash"),
             reference=request.form.get("reference", "").strip()[:1000] or None,
         )
         db().commit()

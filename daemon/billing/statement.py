@@ -21,7 +21,8 @@ decimal in the billing currency, such as ``30.00``), ``reference`` and, optional
   rows within one statement are separate payments.
 * A recorded row without a transaction id gets the external id ``bank-row:DIGEST:N``, where ``DIGEST`` hashes the
   date, amount, reference and name, and ``N`` counts the payments recorded with that digest: that is how a later
-  import recognises a look-alike.
+  import recognises a look-alike. Rows recorded before this rule (external id ``bank:`` and a 40-digit hash of
+  the same fields and the row's occurrence in its file) are recognised too.
 """
 
 from __future__ import annotations
@@ -220,14 +221,30 @@ def _read(source: Path | str) -> str:
         raise StatementError(f"cannot read statement file {source}: {exc.strerror or exc}") from None
 
 
+def _legacy_ids(row: StatementRow, occurrences: int) -> list[str]:
+    """The external ids imports before the transaction-id rule gave this row (its 1st to ``occurrences``-th
+    appearance in a file)."""
+    key = (row.day.isoformat(), str(row.amount.minor), row.reference, row.name)
+    return [
+        "bank:" + hashlib.sha256("\x1f".join((*key, str(n))).encode()).hexdigest()[:40]
+        for n in range(1, occurrences + 1)
+    ]
+
+
 def _recorded_before(session: Session, rows: Iterable[StatementRow]) -> dict[str, int]:
-    """For each look-alike digest of rows without a transaction id, the highest ``N`` recorded so far."""
+    """For each look-alike digest of rows without a transaction id that was recorded before, the highest ``N``
+    recorded so far (0 when only an import before the transaction-id rule recorded it)."""
+    plain = [row for row in rows if not row.transaction_id]
+    occurrences = Counter(row.digest for row in plain)
+    firsts = {row.digest: row for row in reversed(plain)}
     highest: dict[str, int] = {}
-    for digest in {row.digest for row in rows if not row.transaction_id}:
+    for digest, row in firsts.items():
         prefix = f"bank-row:{digest}:"
         counts = [int(ext[len(prefix) :]) for ext in payments.external_ids_starting(session, prefix)]
         if counts:
             highest[digest] = max(counts)
+        elif any(payments.by_external_id(session, ext) for ext in _legacy_ids(row, occurrences[digest])):
+            highest[digest] = 0
     return highest
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from daemon.billing import import_statement, run_billing
+from daemon.billing import import_statement, receive_payment, run_billing
 from daemon.billing.statement import StatementError
 from daemon.config import Settings
 from daemon.db.models import LedgerEntry, Payment
@@ -191,3 +192,18 @@ def test_one_transaction_id_on_two_rows_is_a_broken_statement(db: Session, setti
     with pytest.raises(StatementError) as caught:
         import_statement(db, ACTOR, settings, text)
     assert caught.value.problems == ("line 3: transaction id 'T1' is also on line 2",)
+
+
+def test_rows_recorded_before_the_transaction_id_rule_are_look_alikes(
+    db: Session, settings: Settings, two_customers: tuple[int, int]
+) -> None:
+    _, bo = two_customers
+    # What an import before the rule recorded: external id "bank:" + a hash of the row and its occurrence.
+    legacy = hashlib.sha256("\x1f".join(("2026-02-03", "1000", f"C{bo} top-up", "BO", "1")).encode()).hexdigest()
+    receive_payment(db, ACTOR, settings, customer_id=bo, amount="10.00", external_id=f"bank:{legacy[:40]}")
+    db.commit()
+    report = import_statement(db, ACTOR, settings, TWO_PAYMENTS_SAME_DAY.format(bo=bo))
+    assert [r.outcome for r in report.rows] == ["doubtful"]
+    assert [
+        r.outcome for r in import_statement(db, ACTOR, settings, TWO_PAYMENTS_SAME_DAY.format(bo=bo), accept=[2]).rows
+    ] == ["recorded"]

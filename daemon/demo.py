@@ -27,6 +27,7 @@ from daemon.billing.account import run_dunning
 from daemon.billing.payments import receive_payment
 from daemon.billing.run import run_billing
 from daemon.config import Settings, load_settings
+from daemon.config.secrets import make_private_dir, write_private
 from daemon.db import make_engine, session_factory, upgrade
 from daemon.db.models import utcnow
 from daemon.scheduler import Daemon
@@ -87,14 +88,12 @@ def port_free(host: str, port: int) -> bool:
 
 
 def _secret_file(path: Path, content: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path.write_text(content + "\n", encoding="utf-8")
-    path.chmod(0o600)
+    write_private(path, (content + "\n").encode("utf-8"))
 
 
 def write_demo_config(data_dir: Path, *, web_port: int | None = None) -> Path:
     """Create ``edgebill.toml`` and its key files in ``data_dir`` (only what does not exist yet)."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(data_dir)  # the database in it holds password hashes and customer data
     config = data_dir / "edgebill.toml"
     if config.exists():
         return config
@@ -118,7 +117,8 @@ timeout = "5s"
 """
         for i, name in enumerate(DEMO_ROUTERS)
     )
-    config.write_text(
+    write_private(
+        config,
         f"""# edgebill demo configuration, written by `edgebill demo`. The routers are emulated on this machine.
 [database]
 url = "sqlite:///edgebill.db"
@@ -151,8 +151,7 @@ throttle_rate = "2M/1M"
 name = "suspend"
 days_past_due = 21
 action = "suspend"
-{routers}""",
-        encoding="utf-8",
+{routers}""".encode(),
     )
     return config
 
@@ -171,7 +170,7 @@ def ensure_admin(sessions: sessionmaker[Session], data_dir: Path) -> tuple[str, 
 
 def seed(engine: Engine, sessions: sessionmaker[Session], settings: Settings) -> None:
     """A small ISP: three plans, ten customers with one service each, spread over the routers."""
-    box = SecretBox.from_file(settings.security.secret_key_file)
+    box = SecretBox(settings.security.fernet_keys())
     with sessions.begin() as session:
         if customers.count_customers(session):
             return

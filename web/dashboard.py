@@ -17,6 +17,7 @@ from werkzeug.wrappers import Response
 
 from daemon.billing.payments import receive_payment
 from daemon.billing.pdf import render_invoice_pdf
+from daemon.db.errors import fault_of
 from daemon.db.models import UserRole
 from daemon.services import NotFound, ServiceError, customers, invoices, ledger, ops, payments, plans, routers
 from daemon.services import services as subs
@@ -97,7 +98,7 @@ def customer_payment(customer_id: int) -> Response:
     The form's one-time ``submission`` token makes a double click, a second tab or a retried request record the
     payment once: a repeat answers with the payment already recorded. Every refusal (a malformed, huge or
     negative amount, a wrong currency or method, a customer deleted meanwhile, a database error) is a message
-    on the form, and nothing is written.
+    on the form, and nothing is written; a read-only or unreachable database is the application's 503 page.
     """
     check_csrf()
     user = current_user()
@@ -126,8 +127,10 @@ def customer_payment(customer_id: int) -> Response:
     except (ServiceError, ValueError) as exc:
         db().rollback()
         flash(f"Payment not recorded: {exc}", "error")
-    except SQLAlchemyError:
+    except SQLAlchemyError as exc:
         db().rollback()
+        if fault_of(exc) is not None:
+            raise  # read-only or unreachable: the application's answer (web.errors), a 503 saying why
         log.exception("payment form for customer %s: the database refused the write", customer_id)
         flash("Payment not recorded: the database could not store it; nothing was written. Try again.", "error")
     else:

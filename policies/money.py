@@ -18,6 +18,12 @@ The rules, exactly:
   Digits beyond the currency's minor units are refused unless they are zeros (``"30.000"`` USD is exactly
   30.00; ``"30.005"`` USD raises ``ValueError("... USD has 2 decimal places")``). Parsed amounts must fit a
   signed 64-bit count of minor units, which is what the database stores.
+* :data:`MAX_AMOUNT` bounds every amount a person or a system enters (a price, a setup fee, a payment, a
+  refund, a credit note, a bank statement row, a payment processor's event): at most 10^11 minor units in
+  magnitude (a billion dollars; a hundred billion yen), far beyond anything an ISP bills, yet small enough that
+  sums and products of such amounts by any bounded quantity stay far from the database's 64-bit limit.
+  :func:`check_amount` is the one check; every entry point calls it (through the service layer) before
+  writing anything, and its :class:`AmountOutOfRange` message names the limit.
 * :func:`allocate` splits an amount by integer weights with the largest-remainder method: each share is the
   floor of its exact part, and the minor units left over go one each to the shares with the largest
   fractional remainders (earliest share first on ties). The shares always add up to the total exactly. A
@@ -33,12 +39,15 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 __all__ = [
+    "MAX_AMOUNT",
     "MAX_MINOR",
     "ROUNDING_MODES",
+    "AmountOutOfRange",
     "Currency",
     "Money",
     "UnknownCurrency",
     "allocate",
+    "check_amount",
     "currency",
     "round_money",
     "total",
@@ -46,6 +55,9 @@ __all__ = [
 
 #: The largest magnitude, in minor units, that :meth:`Money.parse` accepts (a signed 64-bit integer).
 MAX_MINOR = 2**63 - 1
+
+#: The largest magnitude, in minor units, of any amount edgebill accepts from outside (see the module rules).
+MAX_AMOUNT = 10**11
 
 #: The rounding modes :func:`round_money` accepts (the :mod:`decimal` constants).
 ROUNDING_MODES = frozenset(
@@ -60,6 +72,10 @@ ROUNDING_MODES = frozenset(
         decimal.ROUND_05UP,
     }
 )
+
+
+class AmountOutOfRange(ValueError):
+    """An amount beyond :data:`MAX_AMOUNT` minor units."""
 
 
 class UnknownCurrency(ValueError):
@@ -282,6 +298,19 @@ class Money:
             return NotImplemented
         self._same(other, "compare")
         return self.minor >= other.minor
+
+
+def check_amount(amount: Money, what: str = "amount") -> Money:
+    """Return ``amount`` if its magnitude is at most :data:`MAX_AMOUNT` minor units, else raise
+    :class:`AmountOutOfRange` with a message naming ``what`` and the limit in the amount's currency."""
+    if not isinstance(amount, Money):
+        raise TypeError(f"check_amount needs Money, got {type(amount).__name__}")
+    if abs(amount.minor) > MAX_AMOUNT:
+        limit = Money(MAX_AMOUNT, amount.currency)
+        shown = amount.to_json()
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        raise AmountOutOfRange(f"{what} {shown} {amount.currency.code} is out of range: at most {limit}")
+    return amount
 
 
 def total(amounts: Iterable[Money], currency: Currency | str) -> Money:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Literal, get_args
 
-from policies.money import Currency, Money
+from policies.money import AmountOutOfRange, Currency, Money, check_amount
 from policies.periods import Cycle
 from policies.rates import RateLimit
 
@@ -79,6 +79,13 @@ class PlanError(ValueError):
 
 def _shown(text: str) -> str:
     return repr(text if len(text) <= 70 else text[:67] + "...")
+
+
+def _bounded(amount: Money, what: str) -> None:
+    try:
+        check_amount(amount, what)
+    except AmountOutOfRange as exc:
+        raise PlanError(str(exc)) from None
 
 
 def validate_plan_name(name: str) -> str:
@@ -162,6 +169,7 @@ class PlanSpec:
                 raise TypeError(f"{where}: {label} must be Money, got {type(money).__name__}")
             if money.is_negative():
                 raise PlanError(f"{where}: {label} {money} is negative (prices must not be negative)")
+            _bounded(money, f"{where}: {label}")
         if self.setup_fee.currency != self.price.currency:
             raise PlanError(f"{where}: setup fee is in {self.setup_fee.currency}, price in {self.price.currency}")
         if self.cycle not in _CYCLES:
@@ -206,6 +214,7 @@ class PlanSpec:
                 raise PlanError(f"{where}: overage price is in {overage.currency}, price in {self.price.currency}")
             if not overage.is_positive():
                 raise PlanError(f"{where}: overage price per GB {overage} must be above zero")
+            _bounded(overage, f"{where}: overage price per GB")
 
     def _check_tax(self, where: str) -> None:
         if not isinstance(self.tax_rate, Decimal):

@@ -9,7 +9,9 @@ The rules, exactly:
   ``"charge"`` plan keeps its rate and owes ``overage_price_per_gb`` for every started gigabyte over the
   quota, 1 GB being 10^9 bytes: ``over = used - quota``; ``gb = ceil(over / 10^9)``;
   ``charge = overage_price_per_gb * gb``. The charge is exact (an integer multiple of the price; no
-  rounding). One byte over is one started GB; exactly 1 GB over is one GB.
+  rounding). One byte over is one started GB; exactly 1 GB over is one GB. A charge beyond
+  :data:`policies.money.MAX_AMOUNT` (a runaway counter) raises :class:`~policies.money.AmountOutOfRange` rather
+  than bill it.
 * The overage line is dated with the billing period it belongs to and carries the plan's tax treatment.
 """
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from policies.money import Money
+from policies.money import Money, check_amount
 from policies.periods import Period
 from policies.plans import GB, PlanSpec, format_quota
 from policies.proration import ChargeLine
@@ -66,7 +68,8 @@ def evaluate_quota(plan: PlanSpec, used_bytes: int) -> QuotaDecision:
     if price is None:  # PlanSpec guarantees it; kept for type narrowing
         raise ValueError(f"plan {plan.name!r} charges over quota but has no overage price")
     started_gb = -(-over // GB)
-    return QuotaDecision("charge", used_bytes, quota, over, plan.rate, started_gb, price * started_gb)
+    charge = check_amount(price * started_gb, f"plan {plan.name!r} overage charge for {started_gb} GB")
+    return QuotaDecision("charge", used_bytes, quota, over, plan.rate, started_gb, charge)
 
 
 def overage_line(plan: PlanSpec, period: Period, used_bytes: int) -> ChargeLine | None:

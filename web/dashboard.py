@@ -6,14 +6,18 @@ and renders them; none of them queries the database itself.
 
 from __future__ import annotations
 
+import logging
+import secrets
 from collections.abc import Callable
 from typing import TypeVar
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
 from daemon.billing.payments import receive_payment
 from daemon.billing.pdf import render_invoice_pdf
+from daemon.db.errors import fault_of
 from daemon.db.models import UserRole
 from daemon.services import NotFound, ServiceError, customers, invoices, ledger, ops, payments, plans, routers
 from daemon.services import services as subs
@@ -23,6 +27,8 @@ from policies.desired import ServiceState
 from web.auth import check_csrf, current_user, login_required
 from web.context import db, settings, today
 
+log = logging.getLogger(__name__)
+
 bp = Blueprint("dashboard", __name__)
 
 T = TypeVar("T")
@@ -31,6 +37,9 @@ PAGE_SIZE = 50
 
 #: What support staff may do to a service from its page (terminating is an admin's job, from the CLI).
 STAFF_ACTIONS = ("throttle", "suspend", "resume")
+
+#: How a payment taken at the counter may be made.
+PAYMENT_METHODS = ("cash", "bank", "card")
 
 
 def _or_404(fetch: Callable[[], T]) -> T:
@@ -75,39 +84,76 @@ def customer(customer_id: int) -> str:
         invoices=invoices.list_invoices(session, customer_id=cust.id, by_date=True),
         payments=payments.list_payments(session, customer_id=cust.id, by_date=True, limit=20),
         balance=ledger.balance(session, cust.id, settings().billing.currency),
+        # One-time token of the payment form: a repeated submission records the payment once.
+        submission=secrets.token_urlsafe(24),
+        payment_methods=PAYMENT_METHODS,
     )
 
 
 @bp.post("/customers/<int:customer_id>/payments")
 @login_required(UserRole.SUPPORT)
 def customer_payment(customer_id: int) -> Response:
-    """Take a payment at the counter: it pays the oldest invoices and releases the customer's services now."""
+    """Take a payment at the counter: it pays the oldest invoices and releases the customer's services now.
+
+    The form's one-time ``submission`` token makes a double click, a second tab or a retried request record the
+    payment once: a repeat answers with the payment already recorded. Every refusal (a malformed, huge or
+    negative amount, a wrong currency or method, a customer deleted meanwhile, a database error) is a message
+    on the form, and nothing is written; a read-only or unreachable database is the application's 503 page.
+    """
     check_csrf()
     user = current_user()
     assert user is not None
-    method = request.form.get("method", "cash")
-    if method not in ("cash", "bank", "card"):
-        abort(400, description=f"unknown payment method {method!r}")
+    back = redirect(url_for("dashboard.customer", customer_id=customer_id))
+    problem = _payment_form_problem()
+    if problem:
+        flash(f"Payment not recorded: {problem}", "error")
+        return back
     try:
         received = receive_payment(
             db(),
             f"web:{user.username}",
             settings(),
+            idempotency_key=request.form["submission"],
             customer_id=customer_id,
             amount=request.form.get("amount", "").strip(),
-            method=method,
-            reference=request.form.get("reference", "").strip() or None,
+            method=request.form.get("method", "cash"),
+            reference=request.form.get("reference", "").strip()[:1000] or None,
         )
+        db().commit()
     except NotFound:
         db().rollback()
-        abort(404)
+        flash(f"Payment not recorded: customer {customer_id} no longer exists.", "error")
+        return redirect(url_for("dashboard.customers"))
     except (ServiceError, ValueError) as exc:
         db().rollback()
         flash(f"Payment not recorded: {exc}", "error")
+    except SQLAlchemyError as exc:
+        db().rollback()
+        if fault_of(exc) is not None:
+            raise  # read-only or unreachable: the application's answer (web.errors), a 503 saying why
+        log.exception("payment form for customer %s: the database refused the write", customer_id)
+        flash("Payment not recorded: the database could not store it; nothing was written. Try again.", "error")
     else:
-        db().commit()
-        flash(f"Payment of {received.payment.amount} recorded.", "ok")
-    return redirect(url_for("dashboard.customer", customer_id=customer_id))
+        payment = received.payment
+        if received.created:
+            flash(f"Payment of {payment.amount} recorded.", "ok")
+        else:
+            flash(f"Already recorded: payment #{payment.id} of {payment.amount}.", "ok")
+    return back
+
+
+def _payment_form_problem() -> str | None:
+    """What is wrong with the payment form's fixed fields, if anything."""
+    form = request.form
+    if not form.get("submission"):
+        return "the form is out of date; reload the page and enter the payment again."
+    if form.get("method", "cash") not in PAYMENT_METHODS:
+        return f"unknown payment method {form.get('method', '')[:20]!r}: expected one of {', '.join(PAYMENT_METHODS)}."
+    billed_in = settings().billing.currency.code
+    given = form.get("currency", billed_in).strip().upper()
+    if given != billed_in:
+        return f"the amount is in {given[:10]!r} but this installation bills in {billed_in}."
+    return None
 
 
 @bp.route("/invoices/<int:invoice_id>.pdf")

@@ -6,7 +6,8 @@
   open invoices.
 * :mod:`daemon.billing.changes`: plan changes priced by the day; :mod:`daemon.billing.coverage` what each service
   has been billed for so far.
-* :mod:`daemon.billing.payments`: manual payments, bank statement imports and refunds.
+* :mod:`daemon.billing.payments`: manual payments and refunds; :mod:`daemon.billing.statement` bank statement
+  imports (the duplicate rule: a bank transaction id; look-alike rows are doubtful, for a person to decide).
 * :mod:`daemon.billing.account`: :func:`on_payment`, which every payment path calls, and the dunning run.
 * :mod:`daemon.billing.dunning`: the ladder applied to services; :mod:`daemon.billing.mail` the reminders.
 * :mod:`daemon.billing.pdf`: invoices as HTML and PDF; :mod:`daemon.billing.webhook`: payment processor events.
@@ -22,8 +23,9 @@ from __future__ import annotations
 from daemon.billing.account import DunningRunResult, on_payment, run_dunning
 from daemon.billing.changes import PlanChange, change_plan
 from daemon.billing.documents import Standing, issue_credit_note, settle, void_invoice
-from daemon.billing.payments import ImportReport, Received, import_statement, receive_payment, refund
+from daemon.billing.payments import Received, receive_payment, refund
 from daemon.billing.run import BillingRunResult, bill_customer, run_billing
+from daemon.billing.statement import ImportReport, import_statement
 
 __all__ = [
     "BillingRunResult",

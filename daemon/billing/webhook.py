@@ -5,7 +5,8 @@ The signature is checked by the web endpoint (:mod:`web.billing`) before an even
 
 * ``payment_intent.succeeded`` (``amount_received``) and ``checkout.session.completed`` (``amount_total``,
   when ``payment_status`` is ``paid``) record an ``online`` payment. Amounts are in the currency's minor
-  units, as the processor sends them; the currency must be the billing currency.
+  units, as the processor sends them; the currency must be the billing currency, and the amount at most
+  :data:`policies.money.MAX_AMOUNT` minor units.
 * The customer is named by the object's ``metadata.customer_id`` (or, for a checkout session, its
   ``client_reference_id``), as a number or as a customer reference such as ``C123``.
 * The payment's external id is the payment intent's id (``stripe:pi_...``), else the event's, so a replayed
@@ -28,7 +29,7 @@ from daemon.billing.payments import receive_payment
 from daemon.config import Settings
 from daemon.db.models import PaymentMethod
 from daemon.services.errors import Invalid
-from policies.money import Money, UnknownCurrency, currency
+from policies.money import AmountOutOfRange, Money, UnknownCurrency, check_amount, currency
 
 __all__ = ["HANDLED_EVENTS", "WebhookOutcome", "handle_event"]
 
@@ -89,11 +90,14 @@ def handle_event(
     amount_field = "amount_received" if kind == "payment_intent.succeeded" else "amount_total"
     minor = obj.get(amount_field)
     if type(minor) is not int or minor <= 0:
-        raise Invalid(f"the event's {amount_field} must be a positive integer, got {minor!r}")
+        raise Invalid(f"the event's {amount_field} must be a positive integer, got {str(minor)[:40]!r}")
     try:
-        cur = currency(str(obj.get("currency", "")))
+        cur = currency(str(obj.get("currency", ""))[:10])
+        amount = check_amount(Money(minor, cur), f"the event's {amount_field}")
     except UnknownCurrency:
-        raise Invalid(f"the event's currency {obj.get('currency')!r} is unknown") from None
+        raise Invalid(f"the event's currency {str(obj.get('currency'))[:10]!r} is unknown") from None
+    except AmountOutOfRange as exc:
+        raise Invalid(str(exc)) from None
     customer_id = _customer(obj)
     intent = obj.get("id") if kind == "payment_intent.succeeded" else obj.get("payment_intent")
     external = f"stripe:{intent}" if _text(intent) else f"stripe:{event_id}"
@@ -104,7 +108,7 @@ def handle_event(
         actor,
         settings,
         customer_id=customer_id,
-        amount=Money(minor, cur),
+        amount=amount,
         method=PaymentMethod.ONLINE,
         reference=f"card payment {event_id}"[:200],
         received_at=when,

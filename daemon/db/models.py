@@ -48,6 +48,7 @@ __all__ = [
     "Base",
     "Customer",
     "CustomerTag",
+    "IdempotencyKey",
     "Invoice",
     "InvoiceKind",
     "InvoiceLine",
@@ -542,3 +543,24 @@ class AuditEntry(Base):
     after: Mapped[JsonObject | None]
 
     __table_args__ = (Index(None, "entity", "entity_id"),)
+
+
+class IdempotencyKey(Base):
+    """A write request answered once: a dashboard form's one-time token, a CLI ``--idempotency-key`` or an API
+    client's ``Idempotency-Key`` header. A repeat of the same ``(scope, key)`` gets ``result``, the first
+    answer, and writes nothing; the same key with other request details (``fingerprint``) is refused."""
+
+    __tablename__ = "idempotency_keys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    #: What was asked, such as ``payment.add``; an API may add the caller (``api:7:payment.add``).
+    scope: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(200))
+    #: SHA-256 (hex) of the request's details.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(100))
+    #: The first answer (``{"payment_id": 12}``), written in the same transaction as the work it names.
+    result: Mapped[JsonObject | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("scope", "key"),)

@@ -16,12 +16,13 @@ from daemon.services import _validate as check
 from daemon.services import audit, customers, ledger
 from daemon.services._db import insert_unique
 from daemon.services.errors import Conflict, Invalid, NotFound
-from policies.money import Currency, Money, currency
+from policies.money import AmountOutOfRange, Currency, Money, check_amount, currency
 
 __all__ = [
     "PaymentDetails",
     "PaymentRecord",
     "by_external_id",
+    "external_ids_starting",
     "get_payment",
     "list_payments",
     "record_payment",
@@ -88,11 +89,12 @@ def positive_amount(value: Money | str, cur: Currency, noun: str, *, elsewhere: 
     ``noun`` names what is being entered (``payment``, ``refund``, ``credit note``); ``elsewhere`` ends the
     message for an amount in another currency (``"this installation bills in USD"``).
     """
-    if isinstance(value, str):
-        try:
+    try:
+        if isinstance(value, str):
             value = Money.parse(value, cur)
-        except ValueError as exc:
-            raise Invalid(f"{noun} amount: {exc}") from None
+        check_amount(value, f"{noun} amount")
+    except ValueError as exc:
+        raise Invalid(str(exc) if isinstance(exc, AmountOutOfRange) else f"{noun} amount: {exc}") from None
     if value.currency != cur:
         raise Invalid(f"{noun} is in {value.currency.code} but {elsewhere}")
     if not value.is_positive():
@@ -120,6 +122,12 @@ def by_external_id(session: Session, external_id: str) -> PaymentRecord | None:
     """The payment recorded with this external id, if any."""
     row = session.scalars(select(Payment).where(Payment.external_id == external_id)).one_or_none()
     return None if row is None else record_of(row)
+
+
+def external_ids_starting(session: Session, prefix: str) -> list[str]:
+    """The external ids of recorded payments that begin with ``prefix`` (taken literally)."""
+    query = select(Payment.external_id).where(Payment.external_id.startswith(prefix, autoescape=True))
+    return [ext for ext in session.scalars(query) if ext is not None]
 
 
 def record_payment(

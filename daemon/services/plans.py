@@ -25,7 +25,7 @@ from daemon.services import _validate as check
 from daemon.services import audit
 from daemon.services._db import insert_unique
 from daemon.services.errors import Conflict, Invalid, NotFound
-from policies.money import Currency, Money, UnknownCurrency, currency
+from policies.money import Currency, Money, UnknownCurrency, check_amount, currency
 from policies.periods import AnchorMode, Schedule
 from policies.plans import PlanError, PlanSpec, format_quota, parse_quota
 from policies.rates import Burst, RateLimit, format_rate, parse_rate
@@ -295,7 +295,7 @@ def _rate(text: str, what: str) -> int:
 
 def _money(text: str, cur: Currency, what: str) -> Money:
     try:
-        return Money.parse(text, cur)
+        return check_amount(Money.parse(text, cur), what)
     except ValueError as exc:
         raise Invalid(f"{what}: {exc}") from None
 

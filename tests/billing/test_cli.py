@@ -134,3 +134,69 @@ def test_invoice_pdf_is_a_document_a_customer_can_read(
     text = subprocess.run(["pdftotext", "-layout", str(target), "-"], capture_output=True, text=True, check=True).stdout
     for expected in ("Invoice", "INV-000001", "Ana Lima", "C1", "2026-02-15", "2026-01-11 to 2026-01-31", "35.17 USD"):
         assert expected in text, expected
+
+
+def test_repeated_money_commands_record_once_and_amounts_are_bounded(
+    db: Session, world: World, settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = str(settings.path)
+    world.plan("home-30", "30.00")
+    cid = world.customer("Cy")
+    world.service(cid, "home-30", date(2026, 1, 1))
+    db.commit()
+    db.close()
+    edgebill(capsys, "--config", config, "billing", "run", "--as-of", "2026-02-01")
+
+    add = ("--config", config, "payment", "add", "--customer", str(cid), "--amount", "30.00")
+    code, out, _ = edgebill(capsys, *add, "--idempotency-key", "till-7/2026-02-03/1")
+    assert code == 0 and out.strip() == f"payment 1 of 30.00 USD recorded for customer {cid}"
+    code, out, _ = edgebill(capsys, *add, "--idempotency-key", "till-7/2026-02-03/1")  # a retried command
+    assert code == 0 and out.strip() == f"payment 1 of 30.00 USD already recorded for customer {cid}"
+    refund = ("--config", config, "payment", "refund", "1", "--amount", "5.00", "--idempotency-key", "r-1")
+    code, out, _ = edgebill(capsys, *refund)
+    assert code == 0 and out.strip() == "refund 2 of 5.00 USD on payment 1 recorded"
+    code, out, _ = edgebill(capsys, *refund)
+    assert code == 0 and out.strip() == "refund 2 of 5.00 USD on payment 1 already recorded"
+    code, out, _ = edgebill(capsys, "--config", config, "payment", "list", "--json")
+    assert [p["amount"] for p in as_json(out)] == ["-5.00", "30.00"]
+
+    limit = "out of range: at most 1000000000.00 USD"
+    for argv in (
+        ("payment", "add", "--customer", str(cid), "--amount", "90000000000000000"),
+        ("payment", "add", "--customer", str(cid), "--amount", "9223372036854775807"),
+        ("payment", "refund", "1", "--amount", "90000000000000000"),
+        ("credit-note", "add", "1", "--amount", "90000000000000000", "--reason", "x"),
+        ("plan", "add", "gold", "--download", "1G", "--upload", "1G", "--price", "90000000000000000"),
+        ("plan", "add", "gold", "--download", "1G", "--upload", "1G", "--price", "1", "--setup-fee", "1e20"),
+    ):
+        code, _, err = edgebill(capsys, "--config", config, *argv)
+        assert code == 1 and (limit in err or "invalid amount" in err), (argv, err)
+    code, out, _ = edgebill(capsys, "--config", config, "payment", "list", "--json")
+    assert len(as_json(out)) == 2
+
+
+def test_statement_rows_that_look_already_recorded_wait_for_a_decision(
+    db: Session, world: World, settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = str(settings.path)
+    cid = world.customer("Di")
+    db.commit()
+    db.close()
+    week1, week2 = tmp_path / "week1.csv", tmp_path / "week2.csv"
+    week1.write_text(f"date,amount,reference,name\n2026-02-03,20.00,C{cid},DI\n")
+    week2.write_text(f"date,amount,reference,name\n2026-02-03,20.00,C{cid},DI\n2026-02-09,5.00,C{cid},DI\n")
+    code, out, _ = edgebill(capsys, "--config", config, "payment", "import", str(week1))
+    assert code == 0 and out.splitlines()[-1] == "1 recorded, 0 already imported, 0 unmatched"
+    code, out, err = edgebill(capsys, "--config", config, "payment", "import", str(week2))
+    assert code == 3
+    assert out.splitlines()[0].startswith("line 2: doubtful")
+    assert out.splitlines()[-1] == "1 recorded, 0 already imported, 1 doubtful, 0 unmatched"
+    assert f"edgebill payment import {week2} --accept-doubtful 2" in err
+    # Imported again, both rows now look like recorded payments.
+    code, out, _ = edgebill(capsys, "--config", config, "payment", "import", str(week2), "--json")
+    assert code == 3 and as_json(out)["doubtful"] == 2 and as_json(out)["recorded"] == 0
+    code, out, _ = edgebill(capsys, "--config", config, "payment", "import", str(week2), "--accept-doubtful", "2")
+    assert code == 3 and out.splitlines()[0].startswith("line 2: recorded")
+    assert out.splitlines()[1].startswith("line 3: doubtful")
+    code, out, _ = edgebill(capsys, "--config", config, "customer", "balance", str(cid), "--json")
+    assert as_json(out)["balance"] == "-45.00"  # 20 + 5 + 20 (accepted) - 0 billed

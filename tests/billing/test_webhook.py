@@ -117,3 +117,19 @@ def test_unusable_and_other_events(client: FlaskClient, db: Session, owing: int)
     reply = client.post("/webhooks/stripe", data=other, headers=signed(other))
     assert reply.status_code == 200 and reply.get_json()["status"] == "ignored"
     assert payments(db) == 0
+
+
+@pytest.mark.parametrize("cents", [10**11 + 1, 9 * 10**16, 2**63 - 1, 2**63, 10**30])
+def test_an_amount_beyond_the_limit_is_refused_and_writes_nothing(
+    client: FlaskClient, db: Session, owing: int, cents: int
+) -> None:
+    body = event(owing, cents, event_id=f"evt_big_{cents}", intent=f"pi_big_{cents}")
+    reply = client.post("/webhooks/stripe", data=body, headers=signed(body))
+    assert reply.status_code == 422
+    assert "amount_received" in reply.get_json()["error"]
+    assert "is out of range: at most 1000000000.00 USD" in reply.get_json()["error"]
+    assert payments(db) == 0
+    db.rollback()  # let the web request write
+    fits = event(owing, 10**11, event_id="evt_max", intent="pi_max")
+    assert client.post("/webhooks/stripe", data=fits, headers=signed(fits)).status_code == 200
+    assert payments(db) == 1

@@ -154,6 +154,13 @@ def test_plan_round_trip_with_every_option(session: Session, settings: Settings)
         ({"tax_rate": "abc"}, "invalid tax rate"),
         ({"quota": "0GB"}, "must be above zero"),
         ({"quota": "1.5B"}, "whole number of bytes"),
+        ({"price": "90000000000000000"}, r"price 90000000000000000.00 USD is out of range: at most 1000000000.00 USD"),
+        ({"price": "1000000000.01"}, "out of range: at most 1000000000.00 USD"),
+        ({"setup_fee": "1000000000.01"}, "setup fee 1000000000.01 USD is out of range"),
+        (
+            {"quota": "10GB", "over_quota": "charge", "overage_price": "1000000000.01"},
+            "overage price 1000000000.01 USD is out of range",
+        ),
     ],
 )
 def test_plan_refusals(session: Session, settings: Settings, fields: dict[str, str], message: str) -> None:
@@ -382,6 +389,10 @@ def test_payments_credit_the_ledger_and_webhooks_are_idempotent(
         ("1.001", "USD has 2 decimal places"),
         ("ten", "invalid amount"),
         (Money(100, currency("EUR")), "payment is in EUR but this installation bills in USD"),
+        ("90000000000000000", "payment amount 90000000000000000.00 USD is out of range: at most 1000000000.00 USD"),
+        ("1000000000.01", "out of range: at most 1000000000.00 USD"),
+        (Money(2**63 - 1, USD), "out of range"),
+        (Money(2**80, USD), "out of range"),
     ],
 )
 def test_payment_refusals(

@@ -9,11 +9,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from policies.money import (
+    MAX_AMOUNT,
     MAX_MINOR,
+    AmountOutOfRange,
     Currency,
     Money,
     UnknownCurrency,
     allocate,
+    check_amount,
     currency,
     round_money,
     total,
@@ -272,3 +275,16 @@ def test_parse_and_to_json_round_trip(minor: int, cur: Currency) -> None:
     assert Money.parse(m.to_json(), cur) == m
     assert Decimal(m.to_json()) == m.amount
     assert round_money(m.amount, cur) == m
+
+
+def test_check_amount_bounds_every_amount_at_one_limit() -> None:
+    assert MAX_AMOUNT == 10**11
+    for minor in (0, 1, MAX_AMOUNT, -MAX_AMOUNT):
+        assert check_amount(Money(minor, USD)) == Money(minor, USD)
+    for minor in (MAX_AMOUNT + 1, -MAX_AMOUNT - 1, 9 * 10**16, 2**63 - 1, 2**100):
+        with pytest.raises(AmountOutOfRange, match=r"out of range: at most 1000000000\.00 USD"):
+            check_amount(Money(minor, USD), "payment")
+    with pytest.raises(AmountOutOfRange, match=r"^price 100000000001 JPY is out of range: at most 100000000000 JPY$"):
+        check_amount(Money(MAX_AMOUNT + 1, currency("JPY")), "price")
+    with pytest.raises(TypeError):
+        check_amount(5, "price")  # type: ignore[arg-type]

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from policies.money import Money, currency
+from policies.money import MAX_AMOUNT, AmountOutOfRange, Money, currency
 from policies.periods import Period
-from policies.plans import PlanSpec
+from policies.plans import GB, PlanError, PlanSpec
 from policies.quota import evaluate_quota, overage_line
 from policies.rates import RateLimit
 
@@ -98,3 +98,19 @@ def test_bad_usage_is_refused() -> None:
         evaluate_quota(plan(), -1)
     with pytest.raises(TypeError):
         evaluate_quota(plan(), 1.5e9)  # type: ignore[arg-type]
+
+
+def test_a_runaway_overage_charge_is_refused_not_billed() -> None:
+    pricey = plan(**{**CHARGING, "overage_price_per_gb": Money(MAX_AMOUNT, USD)})
+    assert evaluate_quota(pricey, QUOTA + 1).charge == Money(MAX_AMOUNT, USD)
+    with pytest.raises(AmountOutOfRange, match=r"overage charge for 2 GB 2000000000\.00 USD is out of range"):
+        evaluate_quota(pricey, QUOTA + GB + 1)
+    with pytest.raises(AmountOutOfRange):
+        overage_line(plan(**CHARGING), JANUARY, 2**63 - 1)  # a counter gone wild
+
+
+@pytest.mark.parametrize("field", ["price", "setup_fee", "overage_price_per_gb"])
+def test_plan_amounts_are_bounded(field: str) -> None:
+    values = {**CHARGING, field: Money(MAX_AMOUNT + 1, USD)}
+    with pytest.raises(PlanError, match=r"is out of range: at most 1000000000\.00 USD"):
+        plan(**values)

@@ -82,10 +82,20 @@ def client(app: Flask) -> FlaskClient:
 
 
 def csrf_of(client: FlaskClient, path: str = "/login") -> str:
+    return field_of(client, path, "csrf")
+
+
+def field_of(client: FlaskClient, path: str, name: str) -> str:
+    """The value of the hidden form field ``name`` on the page at ``path``."""
     page = client.get(path).get_data(as_text=True)
-    marker = 'name="csrf" value="'
+    marker = f'name="{name}" value="'
     start = page.index(marker) + len(marker)
     return page[start : page.index('"', start)]
+
+
+def payment_form(client: FlaskClient, path: str, **fields: str) -> dict[str, str]:
+    """The counter payment form of the customer page at ``path``, with its tokens, filled with ``fields``."""
+    return {"csrf": csrf_of(client, path), "submission": field_of(client, path, "submission"), **fields}
 
 
 def sign_in(client: FlaskClient, username: str = "admin", password: str = ADMIN_PASSWORD) -> None:

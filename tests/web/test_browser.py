@@ -11,14 +11,15 @@ import pytest
 from flask import Flask
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service as DriverService
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
-from sqlalchemy import update
+from sqlalchemy import select, update
 from waitress.server import create_server
 
-from daemon.db.models import Service
+from daemon.db.models import Payment, Service
 from policies.desired import ServiceState
 from tests.support import require
 from tests.web.conftest import ADMIN_PASSWORD, Seeded
@@ -98,3 +99,43 @@ def test_support_signs_in_and_sees_why_a_customer_is_cut_off(
     browser.find_element(By.LINK_TEXT, "Customers").click()
     wait.until(expected_conditions.title_contains("Customers"))
     assert "Ada Lovelace" in browser.find_element(By.TAG_NAME, "table").text
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_double_clicked_payment_records_one_payment(live_server: str, browser: object, seeded: Seeded) -> None:
+    assert isinstance(browser, WebDriver)
+    page = f"{live_server}/customers/{seeded.customer_id}"
+    browser.get(page)
+    browser.find_element(By.NAME, "username").send_keys("admin")
+    browser.find_element(By.NAME, "password").send_keys(ADMIN_PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait = WebDriverWait(browser, 20)
+    wait.until(expected_conditions.presence_of_element_located((By.NAME, "amount")))
+    # A second tab opened on the customer separately: its form has its own token.
+    browser.switch_to.new_window("tab")
+    browser.get(page)
+    wait.until(expected_conditions.presence_of_element_located((By.NAME, "amount")))
+    second_tab = browser.current_window_handle
+    browser.switch_to.window(browser.window_handles[0])
+
+    browser.find_element(By.NAME, "amount").send_keys("12.50")
+    button = browser.find_element(By.CSS_SELECTOR, "form.actions button")
+    ActionChains(browser).double_click(button).perform()
+    wait.until(expected_conditions.staleness_of(button))
+    wait.until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, ".flash")))
+    messages = " ".join(e.text for e in browser.find_elements(By.CSS_SELECTOR, ".flash"))
+    assert "12.50 USD" in messages and ("recorded" in messages or "Already recorded" in messages)
+
+    with seeded.sessions() as s:
+        assert len(s.scalars(select(Payment.id)).all()) == 1
+
+    # That form is a separate request: submitting it records a second, deliberate payment.
+    browser.switch_to.window(second_tab)
+    browser.find_element(By.NAME, "amount").send_keys("1.00")
+    button = browser.find_element(By.CSS_SELECTOR, "form.actions button")
+    button.click()
+    wait.until(expected_conditions.staleness_of(button))
+    wait.until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, ".flash")))
+    assert "Payment of 1.00 USD recorded." in browser.page_source
+    with seeded.sessions() as s:
+        assert len(s.scalars(select(Payment.id)).all()) == 2

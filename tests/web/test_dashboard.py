@@ -11,7 +11,7 @@ from daemon.billing.run import run_billing
 from daemon.db.models import AuditEntry, Router, RouterOp, RouterStatus, Service, UsageSample, utcnow
 from daemon.services import customers, payments, plans, services, users
 from policies.desired import ServiceState
-from tests.web.conftest import PPPOE_PASSWORD, Seeded, csrf_of, sign_in
+from tests.web.conftest import PPPOE_PASSWORD, Seeded, csrf_of, payment_form, sign_in
 
 
 def test_anonymous_visitors_are_sent_to_sign_in(client: FlaskClient) -> None:
@@ -189,13 +189,11 @@ def test_a_payment_at_the_counter_releases_a_suspended_customer_at_once(client: 
     assert "(owed)" in shown
     owed = shown.split('data-testid="balance">')[1].split(" USD")[0]
 
-    bad = client.post(f"{page}/payments", data={"csrf": csrf_of(client, page), "amount": "-5", "method": "cash"})
+    bad = client.post(f"{page}/payments", data=payment_form(client, page, amount="-5", method="cash"))
     assert bad.status_code == 302
     assert "Payment not recorded" in client.get(page).get_data(as_text=True)
 
-    client.post(
-        f"{page}/payments", data={"csrf": csrf_of(client, page), "amount": owed, "method": "cash", "reference": "R-77"}
-    )
+    client.post(f"{page}/payments", data=payment_form(client, page, amount=owed, method="cash", reference="R-77"))
     shown = client.get(page).get_data(as_text=True)
     assert f"Payment of {owed} USD recorded." in shown
     assert "R-77" in shown and "(owed)" not in shown

@@ -26,7 +26,7 @@ from daemon.db import ApiToken, Payment, User, make_engine, session_factory
 from daemon.db import errors as db_errors
 from tests.conftest import pg_url, read_only_url
 from tests.support import require
-from tests.web.conftest import ADMIN_PASSWORD, Seeded, csrf_of
+from tests.web.conftest import ADMIN_PASSWORD, Seeded, csrf_of, payment_form
 from web import create_app
 
 READ_ONLY = "the database is read-only: "
@@ -86,7 +86,7 @@ def test_a_read_only_database_serves_reads_and_refuses_changes_with_503(
 
         page = ro_client.post(
             f"/customers/{seeded.customer_id}/payments",
-            data={"csrf": csrf_of(ro_client, "/"), "amount": "10.00", "method": "cash"},
+            data=payment_form(ro_client, f"/customers/{seeded.customer_id}", amount="10.00", method="cash"),
         )
         assert page.status_code == 503
         assert READ_ONLY in page.get_data(as_text=True) and "Nothing was changed" in page.get_data(as_text=True)

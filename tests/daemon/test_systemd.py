@@ -9,42 +9,16 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from lab.routeros import RouterOSEmulator
+from tests.daemon.conftest import receive_until
 from tests.support import require
 
 UNIT = Path(__file__).resolve().parents[2] / "contrib" / "systemd" / "edgebill.service"
-
-
-@pytest.fixture
-def notify_socket(tmp_path: Path) -> Iterator[tuple[socket.socket, Path]]:
-    """A datagram socket bound where ``NOTIFY_SOCKET`` will point, as systemd's would be."""
-    path = tmp_path / "notify"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(path))
-    sock.settimeout(0.5)
-    try:
-        yield sock, path
-    finally:
-        sock.close()
-
-
-def receive_until(sock: socket.socket, wanted: Callable[[list[str]], bool], timeout: float = 30.0) -> list[str]:
-    """The messages received (one string per datagram) once ``wanted(messages)`` holds."""
-    messages: list[str] = []
-    deadline = time.monotonic() + timeout
-    while not wanted(messages):
-        if time.monotonic() > deadline:
-            pytest.fail(f"systemd notifications timed out, received {messages}")
-        try:
-            messages.append(sock.recv(4096).decode())
-        except TimeoutError:
-            continue
-    return messages
 
 
 def test_the_daemon_notifies_ready_watchdog_and_stopping(

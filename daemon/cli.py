@@ -21,6 +21,7 @@ from daemon.commands import (
     billing,
     credit_note,
     customer,
+    db,
     dunning,
     init,
     invoice,
@@ -56,6 +57,7 @@ COMMANDS: tuple[Callable[[SubParsers], None], ...] = (
     billing.register,
     dunning.register,
     credit_note.register,
+    db.register,  # db backup, db restore
     process.register,  # run, web, demo, lab: the long-running commands
 )
 

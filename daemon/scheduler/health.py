@@ -125,13 +125,13 @@ class Health:
         ProcessCollector(registry=self.registry)
         self.job_seconds = Histogram(
             "edgebill_job_duration_seconds",
-            "How long the scheduler's jobs ran (reconcile, pending, poll, daily, dunning)",
-            ["job"],
+            "How long the scheduler's jobs ran, by job id (reconcile, pending, poll, daily, dunning)",
+            ["task"],
             buckets=JOB_BUCKETS,
             registry=self.registry,
         )
         self.job_runs = Counter(
-            "edgebill_job_runs", "Runs of the scheduler's jobs, by outcome", ["job", "outcome"], registry=self.registry
+            "edgebill_job_runs", "Runs of the scheduler's jobs, by outcome", ["task", "outcome"], registry=self.registry
         )
         self._started: dict[str, float] = {}
         self._lock = threading.Lock()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import time
 import urllib.error
 import urllib.request
@@ -26,6 +27,11 @@ from tests.conftest import PG_ADMIN_DSN
 from tests.daemon.conftest import secret
 from tests.lab_setup import seed_subscriber
 from tests.support import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+#: What the example Grafana dashboard and the alert rules of docs/operations.md query.
+DASHBOARD = ROOT / "contrib" / "grafana" / "edgebill.json"
+OPERATIONS = ROOT / "docs" / "operations.md"
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -88,10 +94,12 @@ def test_metrics_show_routers_queue_and_jobs(
 ) -> None:
     _, sessions, service_id = setup
     wait_for(lambda: secret(router, "ada") is not None, "the PPPoE secret on the router")
+    reconciled = ("edgebill_job_runs_total", (("outcome", "ok"), ("task", "reconcile")))
     wait_for(
         lambda: scrape(daemon).get(("edgebill_router_up", (("kind", "mikrotik"), ("router", "core1")))) == 1,
         "core1 reported up",
     )
+    wait_for(lambda: reconciled in scrape(daemon), "a reconcile run counted")  # counted once the job returns
     samples = scrape(daemon)
     assert samples[("edgebill_database_up", ())] == 1
     synced = samples[("edgebill_router_last_sync_timestamp_seconds", (("router", "core1"),))]
@@ -99,10 +107,17 @@ def test_metrics_show_routers_queue_and_jobs(
     assert samples[("edgebill_router_ops_queued", (("router", "core1"),))] == 0
     assert samples[("edgebill_payments_recorded_total", ())] == 0
     assert samples[("edgebill_invoices_issued_total", ())] == 0
-    assert samples[("edgebill_job_runs_total", (("job", "reconcile"), ("outcome", "ok")))] >= 1
-    assert samples[("edgebill_job_duration_seconds_count", (("job", "reconcile"),))] >= 1
-    assert samples[("edgebill_job_duration_seconds_bucket", (("job", "reconcile"), ("le", "+Inf")))] >= 1
+    assert samples[reconciled] >= 1
+    assert samples[("edgebill_job_duration_seconds_count", (("task", "reconcile"),))] >= 1
+    assert samples[("edgebill_job_duration_seconds_bucket", (("le", "+Inf"), ("task", "reconcile")))] >= 1
     assert samples[("process_resident_memory_bytes", ())] > 0
+
+    # The example dashboard and the documented alerts query only what the daemon serves.
+    exprs = [t["expr"] for p in json.loads(DASHBOARD.read_text(encoding="utf-8"))["panels"] for t in p["targets"]]
+    exprs += re.findall(r"expr: (.*)", OPERATIONS.read_text(encoding="utf-8"))
+    queried = {name for expr in exprs for name in re.findall(r"\b((?:edgebill|process)_\w+)", expr)}
+    served = {name for name, _ in samples}
+    assert queried and queried <= served, queried - served
 
     # With the scheduler stopped, queued work waits: the queue's depth and age show it.
     daemon.scheduler.shutdown(wait=True)

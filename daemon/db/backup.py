@@ -6,8 +6,8 @@ PostgreSQL: ``pg_dump --format=custom`` and ``pg_restore --clean --single-transa
 ``postgresql-client`` package, of the server's major version or newer). The connection settings reach them in
 the ``PG*`` environment variables, so a password never appears in a process listing.
 
-A backup is written to a temporary name beside ``path`` and renamed when complete, so ``path`` never holds half
-a backup; an existing ``path`` is refused. A restore checks the file is a backup of the right kind before it
+A backup is written to a temporary name beside ``path`` (mode 0600) and renamed when complete, so ``path`` never
+holds half a backup; an existing ``path`` is refused. A restore checks the file is a backup of the right kind before it
 touches the database, and the caller decides whether the database may be replaced (:func:`other_connections`,
 :func:`has_schema`).
 """
@@ -52,6 +52,8 @@ def backup(url: str | URL, path: Path) -> None:
         raise BackupError(f"folder {path.parent} does not exist")
     partial = path.with_name(f".{path.name}.partial")
     partial.unlink(missing_ok=True)
+    # Readable by its owner only: a backup holds password hashes and the encrypted PPPoE passwords.
+    os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     try:
         if parsed.get_backend_name() == "sqlite":
             _sqlite_backup(_sqlite_path(parsed), partial)
@@ -108,7 +110,10 @@ def other_connections(engine: Engine) -> int:
     """
     if engine.dialect.name != "postgresql":
         return 0
-    query = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    query = (
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+        "AND backend_type = 'client backend'"
+    )
     with engine.connect() as conn:
         return int(conn.execute(text(query)).scalar_one())
 
@@ -151,6 +156,7 @@ def _sqlite_restore(source: Path, target: Path) -> None:
 
 def _pg_environment(url: URL) -> dict[str, str]:
     env = dict(os.environ)
+    env.setdefault("PGCONNECT_TIMEOUT", "10")
     for name, value in (
         ("PGHOST", url.host),
         ("PGPORT", url.port),

@@ -31,6 +31,7 @@ def names(cli: Cli) -> list[str]:
 def test_backup_and_restore_round_trip(cli: Cli, db_url: str, tmp_path: Path) -> None:
     backup = tmp_path / "edgebill.backup"
     assert cli.ok("db", "backup", str(backup)).startswith(f"backup written to {backup} (")
+    assert backup.stat().st_mode & 0o777 == 0o600  # it holds password hashes and encrypted secrets
     before = snapshot(db_url)
 
     cli.ok("customer", "add", "Bob Ruiz")  # the change the restore takes back

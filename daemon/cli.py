@@ -22,6 +22,7 @@ from daemon.commands import (
     billing,
     credit_note,
     customer,
+    db,
     dunning,
     init,
     invoice,
@@ -36,6 +37,7 @@ from daemon.commands import (
 )
 from daemon.commands.common import PROG, CliError, Handler, SubParsers
 from daemon.config import ConfigError, default_config_path, load_settings
+from daemon.config.logs import PLAIN_FORMAT, configure_logging, verbosity_level
 from daemon.db.errors import unavailable_reason
 from daemon.security import SecretError
 from daemon.services import ServiceError
@@ -57,6 +59,7 @@ COMMANDS: tuple[Callable[[SubParsers], None], ...] = (
     billing.register,
     dunning.register,
     credit_note.register,
+    db.register,  # db backup, db restore
     process.register,  # run, web, demo, lab: the long-running commands
 )
 
@@ -78,10 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _setup_logging(verbosity: int) -> None:
-    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    """Warnings (more with ``-v``) on standard error until the settings say otherwise; see :func:`main`."""
+    level = verbosity_level(verbosity)
     root = logging.getLogger()
     if not root.handlers:
-        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(level=level, format=PLAIN_FORMAT)
     elif verbosity > 0:
         root.setLevel(level)
 
@@ -102,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if getattr(args, "needs_settings", False):
             args.settings = load_settings(args.config or default_config_path())
+            if getattr(args, "long_running", False):  # one-shot commands keep to warnings unless -v
+                configure_logging(args.settings.logging, args.verbose)
         return handler(args)
     except (CliError, ServiceError, ConfigError, SecretError) as exc:
         message = str(exc)

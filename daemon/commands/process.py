@@ -22,12 +22,12 @@ log = logging.getLogger(__name__)
 
 def register(sub: SubParsers) -> None:
     p = sub.add_parser("run", help="run the daemon: scheduler, reconciliation, polling, daily billing")
-    p.set_defaults(handler=cmd_run, needs_settings=True)
+    p.set_defaults(handler=cmd_run, needs_settings=True, long_running=True)
 
     p = sub.add_parser("web", help="serve the dashboard and REST API")
     p.add_argument("--listen", metavar="HOST:PORT", help="override [web] listen")
     p.add_argument("--threads", type=int, default=8, help="worker threads (default 8)")
-    p.set_defaults(handler=cmd_web, needs_settings=True)
+    p.set_defaults(handler=cmd_web, needs_settings=True, long_running=True)
 
     p = sub.add_parser(
         "demo", help="run the daemon, dashboard and emulated routers on an SQLite file (creates it on first run)"

@@ -35,13 +35,17 @@ from daemon.config.schema import (
     ACTIONS,
     ANCHORS,
     LEAF_QDISCS,
+    LOG_FORMATS,
+    LOG_LEVELS,
     MIN_WEB_KEY_BYTES,
     ROUTER_KINDS,
     SUSPEND_MODES,
     BillingSettings,
+    DaemonSettings,
     DatabaseSettings,
     DunningStepSettings,
     EnforcementSettings,
+    LoggingSettings,
     PaymentSettings,
     RouterKind,
     RouterSettings,
@@ -150,6 +154,8 @@ class _Loader:
         enforcement = self.enforcement(root.table("enforcement"), web.base_url)
         smtp = self.smtp(root.table("smtp"))
         payments = self.payments(root.table("payments"))
+        process = self.process(root.table("daemon"))
+        logs = self.logs(root.table("logging"))
         routers = self.routers(root.tables("routers"))
         _warn_dst(scheduler.billing_at, billing.timezone, self.shown)
         return Settings(
@@ -163,6 +169,8 @@ class _Loader:
             enforcement=enforcement,
             smtp=smtp,
             payments=payments,
+            daemon=process,
+            logging=logs,
             routers=routers,
         )
 
@@ -202,7 +210,7 @@ class _Loader:
     def web(self, sec: Table) -> WebSettings:
         sec.check_keys(known_keys(WebSettings))
         listen = sec.string("listen", "127.0.0.1:8080")
-        host, port = self.listen(sec, "listen", listen)
+        host, port = sec.host_port("listen", listen)
         key_file = sec.secret_file("secret_key_file")
         key = sec.read_secret("secret_key_file", key_file)
         if len(key) < MIN_WEB_KEY_BYTES:
@@ -217,28 +225,6 @@ class _Loader:
                 sec.fail("base_url", f"required when web.listen binds every address, got listen = {_show(listen)}")
             base_url = f"http://{join_host_port(host, port)}"
         return WebSettings(host=host, port=port, secret_key_file=key_file, base_url=base_url)
-
-    def listen(self, sec: Table, key: str, text: str) -> tuple[str, int]:
-        hint = f'must be "host:port" (IPv6 as "[::1]:8080"), got {_show(text)}'
-        if text.startswith("["):
-            host, sep, port_text = text[1:].partition("]:")
-            if not sep:
-                sec.fail(key, hint)
-            try:
-                ipaddress.IPv6Address(host)
-            except ValueError:
-                sec.fail(key, f"not an IPv6 address inside the brackets, got {_show(text)}")
-        else:
-            host, sep, port_text = text.rpartition(":")
-            if not sep or not host:
-                sec.fail(key, hint)
-            if ":" in host:
-                sec.fail(key, f'IPv6 addresses need brackets, as in "[::1]:8080", got {_show(text)}')
-            if not valid_host(host):
-                sec.fail(key, f"not a valid IP address or host name, got {_show(text)}")
-        if not re.fullmatch(r"[0-9]{1,5}", port_text) or not 1 <= int(port_text) <= 65535:
-            sec.fail(key, f"port must be 1..65535, got {_show(text)}")
-        return host, int(port_text)
 
     def security(self, sec: Table) -> SecuritySettings:
         sec.check_keys(known_keys(SecuritySettings))
@@ -434,6 +420,21 @@ class _Loader:
     def payments(self, sec: Table) -> PaymentSettings:
         sec.check_keys(known_keys(PaymentSettings))
         return PaymentSettings(stripe_webhook_secret_file=sec.optional_secret_file("stripe_webhook_secret_file"))
+
+    def process(self, sec: Table) -> DaemonSettings:
+        sec.check_keys(known_keys(DaemonSettings))
+        listen = sec.string("metrics_listen", "", allow_empty=True)
+        if listen:
+            sec.host_port("metrics_listen", listen)
+        return DaemonSettings(metrics_listen=listen)
+
+    def logs(self, sec: Table) -> LoggingSettings:
+        sec.check_keys(known_keys(LoggingSettings))
+        defaults = LoggingSettings()
+        return LoggingSettings(
+            format=sec.choice("format", LOG_FORMATS, defaults.format),
+            level=sec.choice("level", LOG_LEVELS, defaults.level),
+        )
 
     def routers(self, tables: Sequence[Table]) -> tuple[RouterSettings, ...]:
         routers: list[RouterSettings] = []

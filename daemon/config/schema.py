@@ -28,14 +28,18 @@ __all__ = [
     "ACTIONS",
     "ANCHORS",
     "LEAF_QDISCS",
+    "LOG_FORMATS",
+    "LOG_LEVELS",
     "MIN_WEB_KEY_BYTES",
     "ROUTER_KINDS",
     "SUSPEND_MODES",
     "BillingSettings",
+    "DaemonSettings",
     "DatabaseSettings",
     "DunningStepSettings",
     "EnforcementSettings",
     "Key",
+    "LoggingSettings",
     "PaymentSettings",
     "RouterKind",
     "RouterSettings",
@@ -65,6 +69,11 @@ ACTIONS: Final = ("remind", "throttle", "suspend")
 SUSPEND_MODES: Final = ("disable", "block")
 #: Leaf queueing disciplines the Linux gateway driver attaches under each subscriber's class.
 LEAF_QDISCS: Final = ("fq_codel", "sfq", "pfifo")
+
+#: How log records are written: one plain line each, or one JSON object each (for log shippers).
+LOG_FORMATS: Final = ("plain", "json")
+#: The least severe records written, lowest first.
+LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 
 #: The shortest secret the web application accepts as its Flask session key, in bytes.
 MIN_WEB_KEY_BYTES: Final = 32
@@ -313,6 +322,33 @@ class PaymentSettings:
         return decode_password(read_secret(path, what), path, what)
 
 
+@dataclass(frozen=True)
+class DaemonSettings:
+    """What ``edgebill run`` serves besides its scheduler."""
+
+    #: ``"host:port"`` of the HTTP listener serving ``/metrics``, ``/healthz`` and ``/readyz``; empty: none.
+    #: It has no authentication: keep it on the loopback or a management network.
+    metrics_listen: str = ""
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        """The listener's host (without brackets) and port; ``None`` when there is none."""
+        if not self.metrics_listen:
+            return None
+        host, _, port = self.metrics_listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    """How the processes write their log records (on standard error, where journald or a shipper takes them)."""
+
+    #: One of :data:`LOG_FORMATS`.
+    format: str = "plain"
+    #: One of :data:`LOG_LEVELS`; ``-v`` on the command line lowers it to ``info``, ``-vv`` to ``debug``.
+    level: str = "info"
+
+
 _MIKROTIK: Final = toml(kind="mikrotik")
 _LINUX: Final = toml(kind="linux")
 
@@ -411,6 +447,10 @@ class Settings:
     smtp: SmtpSettings
     #: ``[payments]``.
     payments: PaymentSettings = PaymentSettings()
+    #: ``[daemon]``.
+    daemon: DaemonSettings = DaemonSettings()
+    #: ``[logging]``.
+    logging: LoggingSettings = LoggingSettings()
     #: ``[[routers]]``, in the file's order.
     routers: tuple[RouterSettings, ...] = ()
 

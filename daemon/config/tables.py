@@ -8,6 +8,7 @@ interface names, URLs, paths and secret files), refusing anything else with :cla
 from __future__ import annotations
 
 import enum
+import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -192,6 +193,29 @@ class Table:
         if not valid_host(text):
             self.fail(name, f"not a valid IP address or host name, got {show(text)}")
         return text
+
+    def host_port(self, name: str, text: str) -> tuple[str, int]:
+        """``text``, the value of ``name``, read as ``host:port`` (IPv6 in brackets): the host and the port."""
+        hint = f'must be "host:port" (IPv6 as "[::1]:8080"), got {show(text)}'
+        if text.startswith("["):
+            host, sep, port_text = text[1:].partition("]:")
+            if not sep:
+                self.fail(name, hint)
+            try:
+                ipaddress.IPv6Address(host)
+            except ValueError:
+                self.fail(name, f"not an IPv6 address inside the brackets, got {show(text)}")
+        else:
+            host, sep, port_text = text.rpartition(":")
+            if not sep or not host:
+                self.fail(name, hint)
+            if ":" in host:
+                self.fail(name, f'IPv6 addresses need brackets, as in "[::1]:8080", got {show(text)}')
+            if not valid_host(host):
+                self.fail(name, f"not a valid IP address or host name, got {show(text)}")
+        if not re.fullmatch(r"[0-9]{1,5}", port_text) or not 1 <= int(port_text) <= 65535:
+            self.fail(name, f"port must be 1..65535, got {show(text)}")
+        return host, int(port_text)
 
     def interface(self, name: str, default: str | Required | None) -> str | None:
         """A Linux interface name; ``None`` when absent (or empty) with a ``None`` default."""

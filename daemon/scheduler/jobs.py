@@ -30,6 +30,7 @@ __all__ = [
     "pending_job",
     "poll_job",
     "reconcile_job",
+    "watchdog_job",
 ]
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,9 @@ class JobHost(Protocol):
     #: Steps of the daily run, in order.
     daily_steps: list[tuple[str, Callable[[], object]]]
     dunning_step: Callable[[], object]
+
+    def notify_alive(self) -> None:
+        """Tell systemd's watchdog the daemon is alive, if it is healthy."""
 
 
 _current: JobHost | None = None
@@ -135,3 +139,8 @@ def daily_job() -> None:
     for name, step in d.daily_steps:
         log.info("daily run: %s", name)
         step()
+
+
+def watchdog_job() -> None:
+    """Keeps systemd's watchdog fed: it runs only while the scheduler dispatches jobs."""
+    _daemon().notify_alive()

@@ -29,11 +29,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import drivers
 from daemon.billing.schedule import daily_steps, dunning_step
-from daemon.config import Settings
+from daemon.config import ConfigError, Settings
 from daemon.db import make_engine, session_factory, upgrade
 from daemon.db.errors import unavailable_reason
 from daemon.db.models import utcnow
 from daemon.scheduler import jobs
+from daemon.scheduler.health import Health, HealthServer
+from daemon.scheduler.notify import Notifier
 from daemon.scheduler.wakeup import JobKick, QueueWatcher, watcher_for
 from daemon.usage.polling import Poller
 
@@ -59,10 +61,12 @@ class Daemon:
 
     def __init__(self, settings: Settings, sessions: sessionmaker[Session] | None = None) -> None:
         self.settings = settings
+        #: The engine the daemon made itself (disposed at stop); ``None`` when given its sessions.
+        self._engine: Engine | None = None
         if sessions is None:
-            engine = make_engine(settings.database.url)
-            upgrade(engine)
-            sessions = session_factory(engine)
+            self._engine = make_engine(settings.database.url)
+            upgrade(self._engine)
+            sessions = session_factory(self._engine)
         self.sessions = sessions
         #: One driver per router, with its session and caches, for the life of the daemon (closed at stop).
         self.routers = drivers.RouterPool()
@@ -83,6 +87,11 @@ class Daemon:
         self._wake_after_reconcile = threading.Event()
         #: Watches the database for commits while the daemon runs; ``None`` when stopped or not possible.
         self.watcher: QueueWatcher | None = None
+        #: Metrics and readiness; served over HTTP while running when ``[daemon] metrics_listen`` is set.
+        self.health = Health(self.scheduler, sessions)
+        self.health_server: HealthServer | None = None
+        #: systemd's notification socket (does nothing outside a ``Type=notify`` unit).
+        self.notifier = Notifier()
         self._stopped = threading.Event()
 
     @staticmethod
@@ -141,12 +150,37 @@ class Daemon:
             id="daily",
             replace_existing=True,
         )
+        if self.notifier.watchdog is not None:
+            self.scheduler.add_job(
+                jobs.watchdog_job,
+                IntervalTrigger(seconds=self.notifier.watchdog.total_seconds() / 2),
+                id="watchdog",
+                replace_existing=True,
+                next_run_time=now,
+            )
+
+    def notify_alive(self) -> None:
+        """Tell systemd's watchdog the daemon is alive, while its scheduler is healthy (run by the scheduler)."""
+        if self.health.scheduler_problem() is None:
+            self.notifier.alive()
 
     def start(self) -> None:
+        address = self.settings.daemon.metrics_address
+        if address is not None:
+            try:
+                self.health_server = HealthServer(self.health, address)
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot listen on {self.settings.daemon.metrics_listen}: {exc.strerror or exc}",
+                    path=self.settings.path,
+                    key="daemon.metrics_listen",
+                ) from None
         jobs.attach(self)
         logging.getLogger("apscheduler.executors.default").addFilter(_leave_job_errors_to_the_daemon)
         self.schedule()
         self.scheduler.start()
+        if self.health_server is not None:
+            self.health_server.start()
         bind = self.sessions.kw.get("bind")
         if isinstance(bind, Engine):
             self.watcher = watcher_for(bind, self._on_wakeup)
@@ -159,14 +193,21 @@ class Daemon:
             len(self.settings.routers),
             self.settings.scheduler.reconcile_interval,
         )
+        self.notifier.ready(f"running: {len(self.settings.routers)} router(s)")
 
     def stop(self) -> None:
+        self.notifier.stopping()
         if self.watcher is not None:
             self.watcher.stop()
             self.watcher = None
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
         self.routers.close()
+        if self.health_server is not None:
+            self.health_server.stop()
+            self.health_server = None
+        if self._engine is not None:
+            self._engine.dispose()
         jobs.detach()
         self._stopped.set()
         log.info("daemon stopped")

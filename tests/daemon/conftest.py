@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import socket
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -23,3 +26,30 @@ def router() -> Iterator[RouterOSEmulator]:
 def secret(router: RouterOSEmulator, name: str) -> dict[str, str] | None:
     """The router's PPPoE secret ``name``, or ``None``."""
     return next((row for row in router.items("/ppp/secret") if row.get("name") == name), None)
+
+
+@pytest.fixture
+def notify_socket(tmp_path: Path) -> Iterator[tuple[socket.socket, Path]]:
+    """A datagram socket bound where ``NOTIFY_SOCKET`` will point, as systemd's would be."""
+    path = tmp_path / "notify"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(0.5)
+    try:
+        yield sock, path
+    finally:
+        sock.close()
+
+
+def receive_until(sock: socket.socket, wanted: Callable[[list[str]], bool], timeout: float = 30.0) -> list[str]:
+    """The messages received (one string per datagram) once ``wanted(messages)`` holds."""
+    messages: list[str] = []
+    deadline = time.monotonic() + timeout
+    while not wanted(messages):
+        if time.monotonic() > deadline:
+            pytest.fail(f"systemd notifications timed out, received {messages}")
+        try:
+            messages.append(sock.recv(4096).decode())
+        except TimeoutError:
+            continue
+    return messages

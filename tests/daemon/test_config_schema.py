@@ -19,9 +19,11 @@ import pytest
 
 from daemon.config import (
     BillingSettings,
+    DaemonSettings,
     DatabaseSettings,
     DunningStepSettings,
     EnforcementSettings,
+    LoggingSettings,
     PaymentSettings,
     RouterSettings,
     SchedulerSettings,
@@ -79,6 +81,8 @@ FULL = Settings(
     enforcement=EnforcementSettings("edgebill-overdue", "block", "https://isp.example.net/pay"),
     smtp=SmtpSettings(username="billing", password_file=SECRETS / "smtp.password", starttls=True),
     payments=PaymentSettings(SECRETS / "stripe"),
+    daemon=DaemonSettings("127.0.0.1:9464"),
+    logging=LoggingSettings("json", "debug"),
     routers=(MIKROTIK, LINUX),
 )
 SECTIONS = {
@@ -90,11 +94,25 @@ SECTIONS = {
     "enforcement": EnforcementSettings,
     "smtp": SmtpSettings,
     "payments": PaymentSettings,
+    "daemon": DaemonSettings,
+    "logging": LoggingSettings,
 }
 
 
 def test_sections_are_the_fields_of_settings() -> None:
-    every = ("database", "web", "security", "scheduler", "billing", "dunning", "enforcement", "smtp", "payments")
+    every = (
+        "database",
+        "web",
+        "security",
+        "scheduler",
+        "billing",
+        "dunning",
+        "enforcement",
+        "smtp",
+        "payments",
+        "daemon",
+        "logging",
+    )
     assert known_keys(Settings) == (*every, "routers")
     assert tuple(tomllib.loads(render_settings(FULL))) == known_keys(Settings)
 
@@ -129,7 +147,7 @@ def test_web_listen_joins_host_and_port() -> None:
 def test_every_settings_field_is_documented() -> None:
     classes = [cls for _, cls in inspect.getmembers(schema, inspect.isclass) if cls.__module__ == schema.__name__]
     settings = [cls for cls in classes if dataclasses.is_dataclass(cls) and cls.__name__.endswith("Settings")]
-    assert len(settings) == 11
+    assert len(settings) == 13
     for cls in settings:
         lines, _ = inspect.getsourcelines(cls)
         for item in dataclasses.fields(cls):

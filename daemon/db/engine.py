@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
@@ -90,11 +90,17 @@ def _create_private(database: str) -> None:
         pass  # likewise
 
 
+#: Seconds a PostgreSQL connection attempt may take.
+PG_CONNECT_TIMEOUT: Final = 10
+
+
 def make_engine(url: str | URL, *, echo: bool = False) -> Engine:
     """Create the engine for ``url`` (``sqlite:///PATH`` or ``postgresql+psycopg://...``).
 
     SQLite connections get foreign keys on, WAL journalling, a busy timeout and transactions that take the
-    write lock when they begin; PostgreSQL connections are checked before use.
+    write lock when they begin; PostgreSQL connections are checked before use, and give up connecting after
+    :data:`PG_CONNECT_TIMEOUT` seconds unless the URL sets ``connect_timeout`` itself (a database host that stops
+    answering is then an error, never a request or job left hanging on the system's TCP timeout).
     """
     parsed = normalize_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -105,7 +111,8 @@ def make_engine(url: str | URL, *, echo: bool = False) -> Engine:
         engine = create_engine(parsed, echo=echo)
         _configure_sqlite(engine, in_memory=in_memory)
     else:
-        engine = create_engine(parsed, echo=echo, pool_pre_ping=True)
+        connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": PG_CONNECT_TIMEOUT}
+        engine = create_engine(parsed, echo=echo, pool_pre_ping=True, connect_args=connect_args)
     log.debug("database engine for %s", parsed.render_as_string(hide_password=True))
     return engine
 

@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import getpass
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date
@@ -194,9 +195,9 @@ def parse_date(text: str) -> date:
 
 
 def positive_int(text: str) -> int:
-    """An argument type: a record id."""
-    if not text.isdigit() or int(text) <= 0:
-        raise argparse.ArgumentTypeError(f"invalid id {text!r}: expected a positive integer")
+    """An argument type: a record id (ASCII digits, 1..2^63-1, what a database id column holds)."""
+    if not re.fullmatch(r"[0-9]{1,19}", text) or not 0 < int(text) < 2**63:
+        raise argparse.ArgumentTypeError(f"invalid id {text[:40]!r}: expected a positive integer below 2^63")
     return int(text)
 
 

@@ -8,15 +8,27 @@ from pathlib import Path
 from typing import Final
 
 import limits
-import limits.storage
 
 from daemon.config.errors import show
 from daemon.config.schema import WebSettings
 from daemon.config.tables import Table
 from daemon.config.values import mask_url
 
-__all__ = ["web_settings"]
+__all__ = ["STORAGE_SCHEMES", "web_settings"]
 
+#: The storage schemes of the ``limits`` library a rate-limit storage URI may name (Redis and Memcached need
+#: their client package installed).
+STORAGE_SCHEMES: Final = (
+    "memory",
+    "redis",
+    "rediss",
+    "redis+unix",
+    "redis+sentinel",
+    "redis+cluster",
+    "valkey",
+    "valkeys",
+    "memcached",
+)
 _MIN_REQUEST: Final = 1024
 _MAX_REQUEST: Final = 64 * 1024 * 1024
 _MIN_IDLE: Final = timedelta(minutes=1)
@@ -44,7 +56,7 @@ def web_settings(sec: Table, *, host: str, port: int, secret_key_file: Path, bas
     per_address = _rate_limits(sec, "login_limit_per_address", defaults.login_limit_per_address)
     storage = sec.string("rate_limit_storage_uri", defaults.rate_limit_storage_uri)
     scheme, sep, _ = storage.partition("://")
-    if not sep or scheme not in limits.storage.SCHEMES:
+    if not sep or scheme not in STORAGE_SCHEMES:
         sec.fail(
             "rate_limit_storage_uri",
             f'must be a storage URI such as "memory://" or "redis://host:6379", got {show(mask_url(storage))}',

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,6 +37,11 @@ log = logging.getLogger(__name__)
 
 #: Customers with this tag are never throttled or suspended for non-payment.
 NEVER_SUSPEND: Final = "never-suspend"
+#: The longest text a customer search accepts.
+SEARCH_MAX_LENGTH: Final = 200
+#: The largest row id (a signed 64-bit integer).
+MAX_ID: Final = 2**63 - 1
+_CUSTOMER_NUMBER: Final = re.compile(r"[0-9]{1,19}")
 
 JsonDict = dict[str, Any]
 
@@ -143,7 +149,11 @@ def get_customer(session: Session, customer_id: int) -> CustomerRecord:
 
 
 def _containing(text: str) -> str:
-    """A ``LIKE`` pattern (escape ``\\``) matching ``text`` anywhere, lower-cased, with ``%`` and ``_`` literal."""
+    """A ``LIKE`` pattern (escape ``\\``) matching ``text`` anywhere, lower-cased, with ``%`` and ``_`` literal.
+
+    Refuses (:class:`Invalid`) text over :data:`SEARCH_MAX_LENGTH` characters."""
+    if len(text) > SEARCH_MAX_LENGTH:
+        raise Invalid(f"search text must be at most {SEARCH_MAX_LENGTH} characters, got {len(text)}")
     return "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
@@ -171,10 +181,11 @@ def list_customers(session: Session, *, tag: str | None = None, search: str | No
 
 def search_customers(session: Session, text: str, *, limit: int) -> list[CustomerRecord]:
     """At most ``limit`` customers by name, for a search box: ``text`` matches the name, e-mail or phone
-    (``%`` and ``_`` are plain characters); all digits, it matches the customer number or the name."""
+    (``%`` and ``_`` are plain characters); all digits, it matches the customer number or the name. Text over
+    :data:`SEARCH_MAX_LENGTH` characters is refused (:class:`Invalid`)."""
     query = select(Customer).order_by(Customer.name).limit(max(1, limit))
     text = text.strip()
-    if text.isdigit():
+    if _CUSTOMER_NUMBER.fullmatch(text) and int(text) <= MAX_ID:
         query = query.where(or_(Customer.id == int(text), _name_matches(_containing(text))))
     elif text:
         query = query.where(_text_matches(_containing(text)))

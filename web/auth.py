@@ -189,7 +189,7 @@ def init_throttling(app: Flask, web: WebSettings) -> Limiter:
         app=app,
         storage_uri=web.rate_limit_storage_uri,
         strategy="moving-window",
-        headers_enabled=True,
+        headers_enabled=False,  # the 429 answer sets Retry-After itself (see too_many)
         key_prefix="edgebill",
     )
     view: Callable[..., Any] = app.view_functions["auth.login"]

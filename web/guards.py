@@ -1,8 +1,9 @@
 """What every request passes through, whatever its route: ids that fit the database, a bounded body, one shape of
 JSON error for machines, and the security headers of every response.
 
-* Path ids (``<int:...>``, which :func:`install` maps to :class:`DatabaseId`) are ASCII digits that fit a signed
-  64-bit column; anything else is a 404. Query-string numbers go through :func:`query_id` (400 otherwise).
+* Path ids (``<int:...>``, which :func:`install` maps to :class:`DatabaseId`) are ASCII digits up to
+  :data:`daemon.db.models.MAX_ID`, what an id column holds on every backend; anything else is a 404.
+  Query-string numbers go through :func:`query_id` (400 otherwise).
 * ``MAX_CONTENT_LENGTH`` is ``[web] max_request_bytes``: a larger body is refused with 413 before it is read.
 * Under ``/api/`` and ``/webhooks/`` every error, 404, 405, 413, 429 and 500 included, is JSON:
   ``{"error": "not_found", "message": "no service 7"}`` (:func:`json_error`). Pages keep HTML errors.
@@ -23,16 +24,14 @@ from werkzeug.routing import BaseConverter, ValidationError
 from werkzeug.wrappers import Response
 
 from daemon.config import WebSettings
+from daemon.db.models import MAX_ID
 from web.context import settings
 
 __all__ = ["MAX_ID", "DatabaseId", "install", "is_machine_path", "json_error", "query_id"]
 
 log = logging.getLogger(__name__)
 
-#: The largest id a database row can have (a signed 64-bit integer).
-MAX_ID: Final = 2**63 - 1
-
-_DIGITS = re.compile(r"[0-9]{1,19}")
+_DIGITS = re.compile(r"[0-9]{1,10}")
 
 #: Path prefixes whose clients are programs: their errors are JSON.
 MACHINE_PREFIXES: Final = ("/api/", "/webhooks/")
@@ -71,7 +70,7 @@ def parse_id(text: str) -> int | None:
 class DatabaseId(BaseConverter):
     """``<int:name>`` in every route: ASCII digits that fit a database id; otherwise the route does not match."""
 
-    regex = r"[0-9]{1,19}"
+    regex = r"[0-9]{1,10}"
     part_isolating = True
 
     def to_python(self, value: str) -> int:

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from daemon.billing.payments import receive_payment
 from daemon.config import Settings
-from daemon.db.models import PaymentMethod
+from daemon.db.models import MAX_ID, PaymentMethod
 from daemon.services.errors import Invalid
 from policies.money import Money, UnknownCurrency, currency
 
@@ -82,7 +82,10 @@ def _customer(obj: Mapping[str, Any]) -> int:
     match = _CUSTOMER.fullmatch(named.strip()) if named else None
     if match is None:
         raise Invalid("the payment names no customer (metadata.customer_id or client_reference_id)")
-    return int(match.group(1))
+    number = int(match.group(1))
+    if not 0 < number <= MAX_ID:
+        raise Invalid(f"the payment names customer {number}, which does not exist")
+    return number
 
 
 def _created(value: object) -> datetime | None:

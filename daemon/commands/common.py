@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from daemon.config import Settings
 from daemon.db import current_revision, head_revision, make_engine, session_factory
+from daemon.db.models import MAX_ID
 
 __all__ = [
     "PROG",
@@ -195,9 +196,9 @@ def parse_date(text: str) -> date:
 
 
 def positive_int(text: str) -> int:
-    """An argument type: a record id (ASCII digits, 1..2^63-1, what a database id column holds)."""
-    if not re.fullmatch(r"[0-9]{1,19}", text) or not 0 < int(text) < 2**63:
-        raise argparse.ArgumentTypeError(f"invalid id {text[:40]!r}: expected a positive integer below 2^63")
+    """An argument type: a record id (ASCII digits, 1..:data:`MAX_ID`, what an id column holds)."""
+    if not re.fullmatch(r"[0-9]{1,10}", text) or not 0 < int(text) <= MAX_ID:
+        raise argparse.ArgumentTypeError(f"invalid id {text[:40]!r}: expected a whole number from 1 to {MAX_ID}")
     return int(text)
 
 

@@ -42,6 +42,7 @@ from daemon.db.types import ExactDecimal, UTCDateTime
 from policies.desired import ConnectionType, ServiceState
 
 __all__ = [
+    "MAX_ID",
     "NAMING_CONVENTION",
     "ApiToken",
     "AuditEntry",
@@ -85,6 +86,10 @@ JsonObject = dict[str, Any]
 
 #: A 64-bit key for tables that grow without bound (plain ``INTEGER`` on SQLite, where only that is a rowid).
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+#: The largest id an ``Integer`` primary key holds on every backend (PostgreSQL's ``integer`` is 32 bits): ids
+#: from users (URLs, query strings, CLI arguments) above it are refused before they reach a query.
+MAX_ID = 2**31 - 1
 
 
 def utcnow() -> datetime:

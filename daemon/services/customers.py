@@ -12,7 +12,7 @@ from typing import Any, Final
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
-from daemon.db.models import Customer, CustomerTag
+from daemon.db.models import MAX_ID, Customer, CustomerTag
 from daemon.services import _validate as check
 from daemon.services import audit
 from daemon.services.errors import Invalid, NotFound
@@ -39,9 +39,8 @@ log = logging.getLogger(__name__)
 NEVER_SUSPEND: Final = "never-suspend"
 #: The longest text a customer search accepts.
 SEARCH_MAX_LENGTH: Final = 200
-#: The largest row id (a signed 64-bit integer).
-MAX_ID: Final = 2**63 - 1
-_CUSTOMER_NUMBER: Final = re.compile(r"[0-9]{1,19}")
+_CUSTOMER_NUMBER: Final = re.compile(r"[0-9]{1,10}")
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 JsonDict = dict[str, Any]
 
@@ -151,9 +150,11 @@ def get_customer(session: Session, customer_id: int) -> CustomerRecord:
 def _containing(text: str) -> str:
     """A ``LIKE`` pattern (escape ``\\``) matching ``text`` anywhere, lower-cased, with ``%`` and ``_`` literal.
 
-    Refuses (:class:`Invalid`) text over :data:`SEARCH_MAX_LENGTH` characters."""
+    Refuses (:class:`Invalid`) text over :data:`SEARCH_MAX_LENGTH` characters or with control characters."""
     if len(text) > SEARCH_MAX_LENGTH:
         raise Invalid(f"search text must be at most {SEARCH_MAX_LENGTH} characters, got {len(text)}")
+    if _CONTROL.search(text):
+        raise Invalid("search text must not contain control characters")
     return "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 

@@ -117,6 +117,10 @@ def test_unusable_and_other_events(client: FlaskClient, db: Session, owing: int)
     nobody = event(987654, event_id="evt_2", intent="pi_2")
     reply = client.post("/webhooks/stripe", data=nobody, headers=signed(nobody))
     assert reply.status_code == 422 and "customer 987654 not found" in reply.get_json()["message"]
+    for number in ("C999999999999", "2147483648", "0"):
+        beyond = event(number, event_id="evt_4", intent="pi_4")
+        reply = client.post("/webhooks/stripe", data=beyond, headers=signed(beyond))
+        assert reply.status_code == 422 and "which does not exist" in reply.get_json()["message"]
     other = json.dumps({"id": "evt_3", "type": "customer.created", "data": {"object": {}}}).encode()
     reply = client.post("/webhooks/stripe", data=other, headers=signed(other))
     assert reply.status_code == 200 and reply.get_json()["status"] == "ignored"

@@ -169,7 +169,14 @@ def list_users(session: Session) -> list[UserRecord]:
 
 
 def authenticate(session: Session, username: str, password: str) -> UserRecord | None:
-    """The active user whose password this is, recording the login; ``None`` otherwise (same cost)."""
+    """The active user whose password this is, recording the login; ``None`` otherwise (same cost).
+
+    A name no user can have (too long, control characters) is not looked up: some databases refuse it outright."""
+    try:
+        check.username(username)
+    except Invalid:
+        _verify_hash(None, password)
+        return None
     row = session.scalars(select(User).where(User.username == username)).one_or_none()
     if not _verify_hash(row.password_hash if row is not None else None, password):
         return None

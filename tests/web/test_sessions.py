@@ -186,3 +186,10 @@ def test_a_session_cookie_without_times_is_not_accepted(client: FlaskClient, see
 def app_clients(seeded: Seeded) -> tuple[FlaskClient, FlaskClient]:
     app = make_app(seeded)
     return app.test_client(), app.test_client()
+
+
+@pytest.mark.parametrize("username", ["ad\x00min", "\x00", "a" * 1000, "admin\u202e", "\uff21dmin"])
+def test_a_user_name_no_user_can_have_is_a_plain_failed_sign_in(client: FlaskClient, username: str) -> None:
+    response = client.post("/login", data={"csrf": csrf_of(client), "username": username, "password": ADMIN_PASSWORD})
+    assert response.status_code == 200
+    assert "Unknown user name or wrong password." in response.get_data(as_text=True)

@@ -15,7 +15,8 @@ import sys
 from collections.abc import Callable
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from daemon.commands import (
     billing,
@@ -35,6 +36,7 @@ from daemon.commands import (
 )
 from daemon.commands.common import PROG, CliError, Handler, SubParsers
 from daemon.config import ConfigError, default_config_path, load_settings
+from daemon.db.errors import unavailable_reason
 from daemon.security import SecretError
 from daemon.services import ServiceError
 
@@ -105,8 +107,11 @@ def main(argv: list[str] | None = None) -> int:
         message = str(exc)
     except IntegrityError as exc:
         message = f"the change conflicts with existing data: {_one_line(str(exc.orig))}"
-    except OperationalError as exc:
-        message = f"database error: {_one_line(str(exc.orig))}"
+    except (DBAPIError, PoolTimeout) as exc:  # read-only, unreachable: say so; anything else is a bug
+        reason = unavailable_reason(exc)
+        if reason is None and not isinstance(exc, OperationalError):
+            raise
+        message = reason or f"database error: {_one_line(str(exc))}"
     finally:
         engine: Engine | None = getattr(args, "_engine", None)
         if engine is not None:

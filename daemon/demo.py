@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from waitress.server import create_server
 
@@ -27,8 +27,9 @@ from daemon.billing.account import run_dunning
 from daemon.billing.payments import receive_payment
 from daemon.billing.run import run_billing
 from daemon.config import Settings, load_settings
+from daemon.config.secrets import make_private_dir, write_private
 from daemon.db import make_engine, session_factory, upgrade
-from daemon.db.models import Customer, User, utcnow
+from daemon.db.models import utcnow
 from daemon.scheduler import Daemon
 from daemon.security import SecretBox, create_key_file
 from daemon.services import customers, invoices, plans, services, users
@@ -87,14 +88,12 @@ def port_free(host: str, port: int) -> bool:
 
 
 def _secret_file(path: Path, content: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path.write_text(content + "\n", encoding="utf-8")
-    path.chmod(0o600)
+    write_private(path, (content + "\n").encode("utf-8"))
 
 
 def write_demo_config(data_dir: Path, *, web_port: int | None = None) -> Path:
     """Create ``edgebill.toml`` and its key files in ``data_dir`` (only what does not exist yet)."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(data_dir)  # the database in it holds password hashes and customer data
     config = data_dir / "edgebill.toml"
     if config.exists():
         return config
@@ -118,7 +117,8 @@ timeout = "5s"
 """
         for i, name in enumerate(DEMO_ROUTERS)
     )
-    config.write_text(
+    write_private(
+        config,
         f"""# edgebill demo configuration, written by `edgebill demo`. The routers are emulated on this machine.
 [database]
 url = "sqlite:///edgebill.db"
@@ -151,8 +151,7 @@ throttle_rate = "2M/1M"
 name = "suspend"
 days_past_due = 21
 action = "suspend"
-{routers}""",
-        encoding="utf-8",
+{routers}""".encode(),
     )
     return config
 
@@ -164,16 +163,16 @@ def ensure_admin(sessions: sessionmaker[Session], data_dir: Path) -> tuple[str, 
         _secret_file(pw_file, secrets.token_urlsafe(12))
     password = pw_file.read_text(encoding="utf-8").strip()
     with sessions.begin() as session:
-        if session.scalar(select(func.count()).select_from(User)) == 0:
+        if users.count_users(session) == 0:
             users.create_user(session, ACTOR, "admin", password, role="admin")
     return "admin", password
 
 
 def seed(engine: Engine, sessions: sessionmaker[Session], settings: Settings) -> None:
     """A small ISP: three plans, ten customers with one service each, spread over the routers."""
-    box = SecretBox.from_file(settings.security.secret_key_file)
+    box = SecretBox(settings.security.fernet_keys())
     with sessions.begin() as session:
-        if session.scalar(select(func.count()).select_from(Customer)):
+        if customers.count_customers(session):
             return
         for p in PLANS:
             plans.add_plan(session, ACTOR, settings, name=p.name, download=p.download, upload=p.upload, price=p.price)
@@ -210,7 +209,7 @@ def bill_and_collect(engine: Engine, sessions: sessionmaker[Session], settings: 
     for day in [*history, today]:  # the billing runs of the past months, as they would have happened
         run_billing(engine, settings, as_of=day, actor=ACTOR)
     with sessions.begin() as session:
-        customer_ids = session.scalars(select(Customer.id).order_by(Customer.id)).all()
+        customer_ids = customers.customer_ids(session)
         for index, customer_id in enumerate(customer_ids):
             unpaid = sorted(
                 invoices.list_invoices(session, customer_id=customer_id, status="open", kind="invoice"),

@@ -5,7 +5,8 @@
 * PPPoE passwords must be readable again (they are pushed to routers), so they are encrypted with Fernet
   (AES-128-CBC + HMAC-SHA256) under a key kept in a file outside the database (:class:`SecretBox`). The key
   file holds one key per line; the first encrypts, every key decrypts, so a key can be rotated by putting a
-  new key on the first line and re-saving the passwords.
+  new key on the first line and re-saving the passwords. The file is read, with its permission checks, by
+  :meth:`daemon.config.SecuritySettings.fernet_keys`: ``SecretBox(settings.security.fernet_keys())``.
 * API tokens are random strings shown once; only their SHA-256 is stored (:func:`new_api_token`,
   :func:`token_digest`).
 
@@ -18,13 +19,14 @@ import hashlib
 import logging
 import os
 import secrets
-import stat
 from collections.abc import Sequence
 from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+from daemon.config.secrets import write_private
 
 __all__ = [
     "TOKEN_PREFIX",
@@ -95,15 +97,12 @@ def token_digest(token: str) -> str:
 
 
 def create_key_file(path: str | os.PathLike[str]) -> Path:
-    """Write a new random key to ``path`` (mode 0600), refusing to overwrite an existing file."""
+    """Write a new random key to ``path`` (mode 0600, missing folders 0700), refusing to overwrite a file."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        write_private(target, Fernet.generate_key() + b"\n", exclusive=True)
     except FileExistsError as exc:
         raise SecretError(f"key file {target} already exists; refusing to overwrite it") from exc
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(Fernet.generate_key() + b"\n")
     log.info("created encryption key file %s", target)
     return target
 
@@ -124,27 +123,6 @@ class SecretBox:
     def generate(cls) -> SecretBox:
         """A box with a fresh random key (for tests and throwaway databases)."""
         return cls([Fernet.generate_key()])
-
-    @classmethod
-    def from_file(cls, path: str | os.PathLike[str]) -> SecretBox:
-        """Load the keys in ``path``: one per line, the first used to encrypt; ``#`` comments ignored."""
-        source = Path(path)
-        try:
-            text = source.read_bytes()
-            mode = source.stat().st_mode
-        except FileNotFoundError as exc:
-            raise SecretError(f"key file {source} does not exist (edgebill init creates it)") from exc
-        except OSError as exc:
-            raise SecretError(f"cannot read key file {source}: {exc.strerror}") from exc
-        if mode & stat.S_IROTH:
-            log.warning("key file %s is readable by every user; restrict it with chmod 600", source)
-        keys = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith(b"#")]
-        if not keys:
-            raise SecretError(f"key file {source} holds no key")
-        try:
-            return cls(keys)
-        except SecretError as exc:
-            raise SecretError(f"key file {source}: {exc}") from exc
 
     def encrypt(self, plaintext: str) -> bytes:
         """Encrypt ``plaintext`` with the primary key; the result embeds a timestamp and a MAC."""

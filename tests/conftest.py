@@ -23,6 +23,7 @@ import psycopg
 import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from daemon.db import make_engine, session_factory, upgrade
@@ -73,6 +74,23 @@ def _postgres_database() -> Iterator[str]:
         yield pg_url(name)
     finally:
         drop_pg_database(name)
+
+
+def read_only_url(db_url: str) -> Iterator[str]:
+    """``db_url`` made read-only while the generator is suspended: a read-only SQLite connection (``mode=ro``;
+    the tests run as root, whom file modes do not stop), or ``default_transaction_read_only`` set on the
+    PostgreSQL database (reset afterwards)."""
+    url = make_url(db_url)
+    if url.get_backend_name() == "sqlite":
+        yield f"sqlite:///file:{url.database}?mode=ro&uri=true"
+        return
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{url.database}" SET default_transaction_read_only = on')
+    try:
+        yield db_url
+    finally:
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{url.database}" RESET default_transaction_read_only')
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

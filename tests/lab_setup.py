@@ -69,7 +69,7 @@ def seed_subscriber(sessions: sessionmaker[Session], settings: Settings, *, acto
         service = services.add_service(
             s,
             actor,
-            SecretBox.from_file(settings.security.secret_key_file),
+            SecretBox(settings.security.fernet_keys()),
             customer_id=customer.id,
             plan_name="home-10",
             router_name="core1",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -17,23 +16,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.config import Settings, default_config_path, load_settings
 from daemon.db import make_engine, session_factory
-from web import api, auth, billing, dashboard, filters, guards
+from web import api, auth, billing, dashboard, errors, filters, guards
 from web.context import SESSIONS_KEY, SETTINGS_KEY, close_db
 
 log = logging.getLogger(__name__)
-
-MIN_SECRET_KEY_BYTES = 32
-
-
-def read_secret_key(path: Path) -> bytes:
-    """The web secret key from ``path``; refuses a missing or short key rather than inventing one."""
-    try:
-        key = path.read_bytes().strip()
-    except OSError as exc:
-        raise RuntimeError(f"web.secret_key_file {path}: cannot read: {exc.strerror}") from None
-    if len(key) < MIN_SECRET_KEY_BYTES:
-        raise RuntimeError(f"web.secret_key_file {path}: the key must be at least {MIN_SECRET_KEY_BYTES} bytes")
-    return key
 
 
 def create_app(
@@ -54,7 +40,7 @@ def create_app(
 
     app = Flask(__name__)
     app.config.update(
-        SECRET_KEY=read_secret_key(settings.web.secret_key_file),
+        SECRET_KEY=settings.web.secret_key(),  # ConfigError naming the file when it cannot be used
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.web.base_url.startswith("https://"),
@@ -73,5 +59,6 @@ def create_app(
     app.register_blueprint(billing.bp)
     auth.init_throttling(app, settings.web)
     filters.register(app)
+    errors.register(app)
     log.info("web application ready for %s", settings.web.base_url)
     return app

@@ -162,11 +162,11 @@ def logout() -> Response:
     """Sign out: every session of this user ends, on every device."""
     check_csrf()
     user = current_user()
+    session.clear()  # this browser is signed out even if the database cannot record it (a 503 then says why)
     if user is not None:
         users.end_sessions(db(), user.id)
         db().commit()
         log.info("user %s signed out from %s", user.username, request.remote_addr)
-    session.clear()
     return redirect(url_for("auth.login"))
 
 

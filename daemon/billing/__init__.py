@@ -11,8 +11,10 @@
 * :mod:`daemon.billing.dunning`: the ladder applied to services; :mod:`daemon.billing.mail` the reminders.
 * :mod:`daemon.billing.pdf`: invoices as HTML and PDF; :mod:`daemon.billing.webhook`: payment processor events.
 
-The pure rules live in :mod:`policies` (money, periods, proration, tax, quota, dunning). State changes go through
-:mod:`daemon.services.state`, traffic sums through :mod:`daemon.services.usage`.
+The pure rules live in :mod:`policies` (money, periods, proration, tax, quota, dunning). Billing is orchestration:
+it reads and writes the database only through :mod:`daemon.services` (invoices and credit notes are stored by
+:mod:`daemon.services.documents`, state changes go through :mod:`daemon.services.state`, traffic sums through
+:mod:`daemon.services.usage`), and keeps the transactions, locks and order of those calls.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Engine, and_, or_, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from daemon.billing.common import DUNNING_PREFIX, FAIR_USE_PREFIX, PREPAID_PREFIX, today
@@ -23,9 +23,9 @@ from daemon.billing.mail import Mailer, Templates
 from daemon.billing.run import bill_customer
 from daemon.config import Settings
 from daemon.db import session_factory
-from daemon.db.models import Customer, Invoice, InvoiceStatus, OverQuota, Plan, Service
+from daemon.services import customers, invoices
+from daemon.services import services as subs
 from daemon.services.errors import ServiceError
-from policies.desired import ServiceState
 from policies.dunning import DunningError
 from policies.periods import PeriodError
 
@@ -73,29 +73,10 @@ def _needing_attention(session: Session, customer_ids: list[int]) -> tuple[list[
     """The customers among ``customer_ids`` dunning can have something to do for (an open invoice, a service
     in a state billing set, to release or re-check, a prepaid plan to renew or a throttling quota), and those
     of them with prepaid services."""
-    prefixes = (PREPAID_PREFIX, DUNNING_PREFIX, FAIR_USE_PREFIX)
-    owned = or_(*(Service.state_reason.startswith(prefix) for prefix in prefixes))
-    quota_throttle = and_(Plan.quota_bytes.is_not(None), Plan.over_quota == OverQuota.THROTTLE)
-    found = set(
-        session.scalars(
-            select(Invoice.customer_id).where(
-                Invoice.customer_id.in_(customer_ids), Invoice.status == InvoiceStatus.OPEN
-            )
-        )
-    )
-    prepaid: set[int] = set()
-    for customer_id, is_prepaid in session.execute(
-        select(Service.customer_id, Plan.prepaid)
-        .join(Plan, Plan.id == Service.plan_id)
-        .where(
-            Service.customer_id.in_(customer_ids),
-            Service.state != ServiceState.TERMINATED,
-            or_(owned, Plan.prepaid.is_(True), quota_throttle),
-        )
-    ):
-        found.add(customer_id)
-        if is_prepaid:
-            prepaid.add(customer_id)
+    found = invoices.with_open_invoices(session, customer_ids)
+    watched = subs.watched_by_billing(session, customer_ids, (PREPAID_PREFIX, DUNNING_PREFIX, FAIR_USE_PREFIX))
+    found.update(watched)
+    prepaid = {customer_id for customer_id, is_prepaid in watched.items() if is_prepaid}
     return [customer_id for customer_id in customer_ids if customer_id in found], prepaid
 
 
@@ -120,9 +101,7 @@ def run_dunning(
     last = 0
     while True:
         with factory.begin() as session:
-            ids = list(
-                session.scalars(select(Customer.id).where(Customer.id > last).order_by(Customer.id).limit(batch_size))
-            )
+            ids = customers.customer_ids(session, after=last, limit=batch_size)
             if not ids:
                 break
             last = ids[-1]

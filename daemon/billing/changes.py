@@ -22,10 +22,10 @@ from sqlalchemy.orm import Session
 
 from daemon.billing.common import today
 from daemon.billing.coverage import load_coverage
-from daemon.billing.documents import DraftLine, issue_invoice, lock_customer, settle
+from daemon.billing.documents import DraftLine, issue_invoice, settle
 from daemon.billing.run import charge_for, setup_for
 from daemon.config import Settings
-from daemon.services import invoices, plans
+from daemon.services import customers, invoices, plans
 from daemon.services import services as subs
 from daemon.services.errors import Conflict, Invalid
 from daemon.services.plans import plan_spec, schedule_for
@@ -66,7 +66,7 @@ def change_plan(
     billing = settings.billing
     day = today(billing, on)
     service = subs.load_service(session, service_id)
-    lock_customer(session, service.customer_id)
+    customers.lock(session, service.customer_id)
     if service.state is ServiceState.TERMINATED:
         raise Conflict(f"service {service_id} is terminated")
     old_row, new_row = service.plan, plans.load_plan(session, plan_name)

@@ -9,10 +9,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from daemon.db.models import Invoice, InvoiceLine, InvoiceLineKind, InvoiceStatus
+from daemon.db.models import InvoiceLineKind
+from daemon.services import invoices
 
 __all__ = ["Coverage", "load_coverage"]
 
@@ -45,14 +45,6 @@ def load_coverage(session: Session, service_ids: Iterable[int]) -> dict[int, Cov
     """Each service's :class:`Coverage` (services never billed get an empty one)."""
     ids = list(service_ids)
     result: dict[int, Coverage] = {sid: Coverage() for sid in ids}
-    for start in range(0, len(ids), 5000):
-        chunk = ids[start : start + 5000]
-        query = (
-            select(InvoiceLine.service_id, InvoiceLine.kind, InvoiceLine.period_start, InvoiceLine.period_end)
-            .join(Invoice, Invoice.id == InvoiceLine.invoice_id)
-            .where(InvoiceLine.service_id.in_(chunk), Invoice.status != InvoiceStatus.VOID)
-        )
-        for service_id, kind, period_start, period_end in session.execute(query):
-            if service_id is not None:
-                result[service_id].add(kind, period_start, period_end)
+    for service_id, kind, period_start, period_end in invoices.billed_lines(session, ids):
+        result[service_id].add(kind, period_start, period_end)
     return result

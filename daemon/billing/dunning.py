@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Final
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from daemon.billing.common import (
@@ -36,11 +35,12 @@ from daemon.billing.common import (
     owned_reason,
 )
 from daemon.billing.coverage import load_coverage
-from daemon.billing.documents import Standing, lock_customer, settle
+from daemon.billing.documents import Standing, settle
 from daemon.billing.mail import Mailer, MailError, SmtpMailer, Templates
 from daemon.config import Settings
-from daemon.db.models import AuditEntry, Customer, Service
-from daemon.services import audit
+from daemon.db.models import Customer, Service
+from daemon.services import audit, customers
+from daemon.services import services as subs
 from daemon.services.plans import plan_spec, schedule_for
 from daemon.services.state import set_state
 from daemon.services.usage import period_usage
@@ -149,13 +149,7 @@ def _wanted(
 
 
 def _already_emailed(session: Session, customer_id: int, step: str, invoice_id: int) -> bool:
-    rows = session.scalars(
-        select(AuditEntry.after).where(
-            AuditEntry.entity == "customer",
-            AuditEntry.entity_id == str(customer_id),
-            AuditEntry.action == "dunning.email",
-        )
-    )
+    rows = audit.views_after(session, "dunning.email", "customer", customer_id)
     return any(row is not None and row.get("step") == step and row.get("invoice_id") == invoice_id for row in rows)
 
 
@@ -223,18 +217,12 @@ def refresh_states(
 ) -> CustomerDunning:
     """Allocate the customer's money, evaluate dunning on ``day`` and apply the result to every service (see
     the module rules), in the caller's transaction. Sends the step's e-mail when ``send_mail``."""
-    customer = lock_customer(session, customer_id)
+    customer = customers.lock(session, customer_id)
     cur = settings.billing.currency
     standing = settle(session, customer_id, cur)
     steps = ladder(settings.dunning, settings.billing)
     never = NEVER_SUSPEND in customer.tags
-    services = list(
-        session.scalars(
-            select(Service)
-            .where(Service.customer_id == customer_id, Service.state != ServiceState.TERMINATED)
-            .order_by(Service.id)
-        )
-    )
+    services = subs.live_services(session, customer_id)
     promises = [s.promise_until for s in services if s.promise_until is not None]
     account = _account(standing, day, never_suspend=never, promise=max(promises) if promises else None)
     if steps:

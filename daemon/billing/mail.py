@@ -20,16 +20,17 @@ from typing import Any, Final, Protocol
 
 import jinja2
 
-from daemon.config import SmtpSettings
+from daemon.config import ConfigError, SmtpSettings
 
-__all__ = ["TEMPLATE_DIR_ENV", "MailError", "Mailer", "RenderedMail", "SmtpMailer", "Templates"]
+__all__ = ["SHIPPED_TEMPLATES", "TEMPLATE_DIR_ENV", "MailError", "Mailer", "RenderedMail", "SmtpMailer", "Templates"]
 
 log = logging.getLogger(__name__)
 
 #: Environment variable naming a folder whose templates replace the shipped ones.
 TEMPLATE_DIR_ENV: Final = "EDGEBILL_TEMPLATE_DIR"
 
-_SHIPPED = Path(__file__).with_name("templates")
+#: The templates shipped with edgebill (e-mails, and the invoice page of :mod:`daemon.billing.pdf`).
+SHIPPED_TEMPLATES: Final = Path(__file__).with_name("templates")
 
 
 class MailError(Exception):
@@ -58,7 +59,7 @@ class Templates:
         loaders: list[jinja2.BaseLoader] = []
         if chosen is not None:
             loaders.append(jinja2.FileSystemLoader(str(chosen)))
-        loaders.append(jinja2.FileSystemLoader(str(_SHIPPED)))
+        loaders.append(jinja2.FileSystemLoader(str(SHIPPED_TEMPLATES)))
         self._env = jinja2.Environment(
             loader=jinja2.ChoiceLoader(loaders),
             autoescape=False,
@@ -74,6 +75,12 @@ class Templates:
             raise MailError(f"no e-mail template named {name!r}") from None
         except jinja2.TemplateError as exc:
             raise MailError(f"e-mail template {name!r} failed: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise MailError(f"e-mail template {name!r} is not valid UTF-8 (byte offset {exc.start})") from None
+        except OSError as exc:  # a folder where the file should be, a file that cannot be read
+            raise MailError(f"e-mail template {name!r} cannot be read: {exc.strerror or exc}") from None
+        except RecursionError:
+            raise MailError(f"e-mail template {name!r} nests too deeply") from None
         head, _, body = text.partition("\n\n")
         if not head.startswith("Subject:") or "\n" in head.strip():
             raise MailError(f"e-mail template {name!r} must start with one 'Subject: ...' line and a blank line")
@@ -103,10 +110,13 @@ class SmtpMailer:
     def send(self, message: EmailMessage) -> None:
         smtp = self._smtp
         try:
+            password = smtp.password()  # read now: before connecting, so a bad file costs no connection
+        except ConfigError as exc:
+            raise MailError(f"cannot send mail: {exc}") from None
+        try:
             with smtplib.SMTP(smtp.host, smtp.port, timeout=self._timeout) as client:
                 if smtp.starttls:
                     client.starttls(context=ssl.create_default_context())
-                password = smtp.password()
                 if smtp.username and password is not None:
                     client.login(smtp.username, password)
                 client.send_message(message)

@@ -24,7 +24,7 @@ import io
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from daemon.billing.account import on_payment
 from daemon.billing.dunning import CustomerDunning
 from daemon.config import Settings
+from daemon.config.files import FileProblem, decode_text, read_user_file
 from daemon.db.models import PaymentMethod
 from daemon.services import customers, invoices, payments
 from daemon.services.errors import Invalid
@@ -56,6 +57,8 @@ log = logging.getLogger(__name__)
 
 _CUSTOMER_REF = re.compile(r"(?<![A-Za-z0-9])[Cc](\d{1,12})(?![A-Za-z0-9])")
 _MAX_ROWS = 100_000
+#: The largest statement file read: room for the rows above.
+_MAX_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -187,20 +190,39 @@ def _field(row: dict[str, str], key: str) -> str:
     return (row.get(key) or "").strip()
 
 
+def _header(reader: csv.DictReader[str]) -> Sequence[str] | None:
+    try:
+        return reader.fieldnames
+    except csv.Error as exc:  # a field beyond the csv module's limit
+        raise StatementError(f"line {reader.line_num + 1}: not CSV: {exc}") from None
+
+
+def _records(reader: csv.DictReader[str]) -> Iterator[dict[str, str]]:
+    try:
+        yield from reader
+    except csv.Error as exc:
+        # the line that failed is not counted yet
+        raise StatementError(f"line {reader.line_num + 1}: not CSV: {exc}; nothing was imported") from None
+
+
 def parse_statement(text: str, settings: Settings) -> list[StatementRow]:
     """Read and check a whole statement; :class:`StatementError` lists every broken row."""
     cur = settings.billing.currency
+    if "\x00" in text:  # PostgreSQL stores no NUL in text: refused here, not by the database
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise StatementError(f"line {line}: holds a NUL byte (is it a CSV text file?); nothing was imported")
     reader = csv.DictReader(io.StringIO(text))
-    if reader.fieldnames is None:
+    header = _header(reader)
+    if header is None:
         raise StatementError("the statement is empty: expected a header line with date, amount, reference")
-    reader.fieldnames = [name.strip().lower() for name in reader.fieldnames]
+    reader.fieldnames = [name.strip().lower() for name in header]
     missing = [col for col in ("date", "amount", "reference") if col not in reader.fieldnames]
     if missing:
         raise StatementError(f"the statement header lacks the column(s) {', '.join(missing)}")
     rows: list[StatementRow] = []
     problems: list[str] = []
     seen: Counter[tuple[str, ...]] = Counter()
-    for record in reader:
+    for record in _records(reader):
         line = reader.line_num
         if len(rows) + len(problems) >= _MAX_ROWS:
             raise StatementError(f"the statement has more than {_MAX_ROWS} rows; split it")
@@ -256,13 +278,9 @@ def import_statement(
     rules). Raises :class:`StatementError` and writes nothing when any row is broken."""
     if isinstance(source, Path):
         try:
-            text = source.read_text(encoding="utf-8-sig")
-        except FileNotFoundError:
-            raise StatementError(f"statement file {source} does not exist") from None
-        except UnicodeDecodeError:
-            raise StatementError(f"statement file {source} is not UTF-8 text") from None
-        except OSError as exc:
-            raise StatementError(f"cannot read statement file {source}: {exc.strerror or exc}") from None
+            text = decode_text(read_user_file(source, limit=_MAX_BYTES), bom=True)
+        except FileProblem as exc:
+            raise StatementError(f"statement file {source}: {exc}") from None
     else:
         text = source
     tz = settings.billing.timezone

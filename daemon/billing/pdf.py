@@ -1,14 +1,13 @@
 """Invoices and credit notes as HTML and PDF, from the editable template ``invoice_pdf.html``.
 
 The template is looked up first in the override folder (``EDGEBILL_TEMPLATE_DIR``, or the one given), then
-in ``web/templates``. The PDF is rendered with WeasyPrint. The issuer block shows the sender's display name
-from ``[smtp] sender`` and the dashboard address; an installation puts its full legal details (address, tax
-number) in its own copy of the template.
+among the shipped templates in ``daemon/billing/templates``. The PDF is rendered with WeasyPrint. The issuer
+block shows the sender's display name from ``[smtp] sender`` and the dashboard address; an installation puts its
+full legal details (address, tax number) in its own copy of the template.
 """
 
 from __future__ import annotations
 
-import importlib.resources
 import logging
 import os
 from email.utils import parseaddr
@@ -19,12 +18,9 @@ import jinja2
 from sqlalchemy.orm import Session
 
 from daemon.billing.documents import settle
-from daemon.billing.mail import TEMPLATE_DIR_ENV
+from daemon.billing.mail import SHIPPED_TEMPLATES, TEMPLATE_DIR_ENV
 from daemon.config import Settings
-from daemon.db.models import Customer, Invoice
-from daemon.services import invoices
-from daemon.services.errors import NotFound
-from policies.money import currency
+from daemon.services import customers, invoices
 
 __all__ = ["TEMPLATE", "invoice_context", "render_invoice_html", "render_invoice_pdf"]
 
@@ -36,26 +32,20 @@ TEMPLATE = "invoice_pdf.html"
 
 def _environment(folder: Path | str | None) -> jinja2.Environment:
     chosen = folder if folder is not None else os.environ.get(TEMPLATE_DIR_ENV) or None
-    shipped = str(importlib.resources.files("web") / "templates")
+    shipped = str(SHIPPED_TEMPLATES)
     paths = [str(chosen), shipped] if chosen is not None else [shipped]
     return jinja2.Environment(loader=jinja2.FileSystemLoader(paths), autoescape=True, undefined=jinja2.StrictUndefined)
 
 
 def invoice_context(session: Session, settings: Settings, invoice_id: int) -> dict[str, Any]:
     """Everything the template shows about one invoice or credit note."""
-    row = session.get(Invoice, invoice_id)
-    if row is None:
-        raise NotFound(f"invoice {invoice_id} not found")
-    record = invoices.record_of(row)
-    customer = session.get(Customer, row.customer_id)
-    if customer is None:
-        raise NotFound(f"customer {row.customer_id} not found")
-    cur = currency(row.currency)
+    record = invoices.get_invoice(session, invoice_id)
+    customer = customers.get_customer(session, record.customer_id)
+    cur = record.total.currency
     corrects = None
-    if row.corrects_invoice_id is not None:
-        original = session.get(Invoice, row.corrects_invoice_id)
-        corrects = None if original is None else invoices.format_number(original.series, original.number)
-    item = next((i for i in settle(session, row.customer_id, cur).items if i.invoice_id == row.id), None)
+    if record.corrects_invoice_id is not None:
+        corrects = invoices.get_invoice(session, record.corrects_invoice_id).display_number
+    item = next((i for i in settle(session, record.customer_id, cur).items if i.invoice_id == record.id), None)
     name, address = parseaddr(settings.smtp.sender)
     lines = []
     for line in record.lines:

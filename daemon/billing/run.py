@@ -33,17 +33,18 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from daemon.billing.common import PREPAID_PREFIX, today
 from daemon.billing.coverage import Coverage, load_coverage
-from daemon.billing.documents import DraftLine, issue_invoice, issue_invoices, lock_customer, settle
+from daemon.billing.documents import DraftLine, issue_invoice, issue_invoices, settle
 from daemon.billing.dunning import refresh_states
 from daemon.config import BillingSettings, Settings
 from daemon.db import session_factory
-from daemon.db.models import Customer, LedgerEntry, Plan, Service
-from daemon.services import invoices
+from daemon.db.models import Service
+from daemon.services import customers, invoices, ledger, plans
+from daemon.services import services as subs
 from daemon.services.errors import ServiceError
 from daemon.services.plans import plan_spec, schedule_for
 from daemon.services.usage import period_usage
@@ -286,15 +287,9 @@ def bill_customer(
     """
     billing = settings.billing
     cur = billing.currency
-    lock_customer(session, customer_id)
+    customers.lock(session, customer_id)
     if services is None:
-        services = list(
-            session.scalars(
-                select(Service)
-                .where(Service.customer_id == customer_id, Service.started_on <= as_of)
-                .order_by(Service.id)
-            )
-        )
+        services = subs.started_by(session, [customer_id], as_of)
     if coverage is None:
         coverage = load_coverage(session, [s.id for s in services])
     postpaid, prepaid = _plan_customer(session, billing, services, coverage, as_of, prepaid_only=prepaid_only)
@@ -327,14 +322,6 @@ def bill_customer(
     )
 
 
-def _lock_customers(session: Session, customer_ids: Sequence[int]) -> None:
-    """Lock the batch's customers (PostgreSQL; SQLite transactions hold the write lock), in id order."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            select(Customer.id).where(Customer.id.in_(customer_ids)).order_by(Customer.id).with_for_update()
-        ).all()
-
-
 def _issue_bulk(
     session: Session, settings: Settings, bulk: Sequence[tuple[int, list[DraftLine]]], day: date
 ) -> list[CustomerBill]:
@@ -343,14 +330,7 @@ def _issue_bulk(
         return []
     cur = settings.billing.currency
     ids = [customer_id for customer_id, _ in bulk]
-    had_credit = set(
-        session.scalars(
-            select(LedgerEntry.customer_id)
-            .where(LedgerEntry.customer_id.in_(ids), LedgerEntry.currency == cur.code)
-            .group_by(LedgerEntry.customer_id)
-            .having(func.sum(LedgerEntry.amount_minor) < 0)
-        )
-    )
+    had_credit = ledger.in_credit(session, ids, cur)
     issued = issue_invoices(session, settings.billing, bulk, day)
     for customer_id in had_credit:
         settle(session, customer_id, cur)
@@ -359,11 +339,7 @@ def _issue_bulk(
 
 def _customer_batches(session: Session, as_of: date, batch_size: int) -> list[list[int]]:
     """The customers with services started by ``as_of``, in id order, cut into batches."""
-    ids = list(
-        session.scalars(
-            select(Service.customer_id).where(Service.started_on <= as_of).distinct().order_by(Service.customer_id)
-        )
-    )
+    ids = subs.customers_started_by(session, as_of)
     return [ids[start : start + batch_size] for start in range(0, len(ids), max(1, batch_size))]
 
 
@@ -392,17 +368,10 @@ def run_billing(
         batches = _customer_batches(reader, day, batch_size)
     for batch in batches:
         with factory.begin() as session:
-            _lock_customers(session, batch)  # before reading what was billed, so a concurrent run waits here
-            rows = list(
-                session.scalars(
-                    select(Service)
-                    .where(Service.customer_id.in_(batch), Service.started_on <= day)
-                    .order_by(Service.customer_id, Service.id)
-                )
-            )
-            plan_ids = {row.plan_id for row in rows}
+            customers.lock_many(session, batch)  # before reading what was billed, so a concurrent run waits here
+            rows = subs.started_by(session, batch, day)
             # Held for the batch, so each service's plan resolves from the identity map without a query.
-            plans_by_id = {p.id: p for p in session.scalars(select(Plan).where(Plan.id.in_(plan_ids)))}
+            plans_by_id = plans.plans_by_id(session, {row.plan_id for row in rows})
             coverage = load_coverage(session, [row.id for row in rows])
             by_customer: dict[int, list[Service]] = defaultdict(list)
             for row in rows:

@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from daemon.config import Settings
+from daemon.config.files import FileProblem, decode_text, read_user_file
 from daemon.db import current_revision, head_revision, make_engine, session_factory
 from daemon.db.models import MAX_ID
 
@@ -112,22 +113,35 @@ def transaction(args: argparse.Namespace) -> Iterator[Session]:
         yield session
 
 
+#: The largest password file read (a password, not a document).
+MAX_SECRET_BYTES = 4096
+
+
 def read_secret_file(path: str, what: str) -> str:
-    """A secret from a file (``-`` for standard input), without its trailing newline."""
+    """A secret from a file (``-`` for standard input), without its trailing newline.
+
+    The file must be UTF-8 text without a byte order mark, at most :data:`MAX_SECRET_BYTES` bytes, and hold
+    something: otherwise :class:`CliError`, naming the file and ``what`` it was to hold.
+    """
     try:
-        data = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CliError(f"{what} file {path} does not exist") from None
-    except UnicodeDecodeError:
-        raise CliError(f"{what} file {path} is not UTF-8 text") from None
-    except OSError as exc:
-        raise CliError(f"cannot read {what} file {path}: {exc.strerror or exc}") from None
+        if path == "-":
+            data = sys.stdin.read(MAX_SECRET_BYTES + 1)
+            if len(data) > MAX_SECRET_BYTES:
+                raise FileProblem(f"is too large (more than {MAX_SECRET_BYTES} bytes)")
+        else:
+            data = decode_text(read_user_file(Path(path), limit=MAX_SECRET_BYTES))
+    except FileProblem as exc:
+        raise CliError(f"{what} file {path}: {exc}") from None
+    except UnicodeDecodeError:  # standard input that is not UTF-8
+        raise CliError(f"{what} file {path}: not valid UTF-8") from None
     if data.endswith("\r\n"):
         data = data[:-2]
     elif data.endswith("\n"):
         data = data[:-1]
     if not data:
         raise CliError(f"{what} file {path} is empty")
+    if "\x00" in data:
+        raise CliError(f"{what} file {path} holds a NUL byte: is it a text file?")
     return data
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 from pathlib import Path
 
 from daemon.commands.common import CliError, SubParsers, actor, command, engine, group, read_secret_file, transaction
 from daemon.config import Settings, default_config_path, load_settings
+from daemon.config.secrets import write_private
 from daemon.db import current_revision, upgrade
 from daemon.security import create_key_file
 from daemon.services import routers, users
@@ -69,13 +69,11 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     path = Path(args.path)
     if args.web:
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            write_private(path, secrets.token_hex(32).encode("ascii") + b"\n", exclusive=True)
         except FileExistsError:
             raise CliError(f"{path} already exists; refusing to overwrite it") from None
         except OSError as exc:
             raise CliError(f"cannot create {path}: {exc.strerror or exc}") from None
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(secrets.token_hex(32) + "\n")
     else:
         try:
             create_key_file(path)

@@ -21,6 +21,7 @@ from daemon.commands.common import (
     report,
     transaction,
 )
+from daemon.config.secrets import write_private
 from daemon.services import invoices
 from daemon.services.errors import Invalid
 
@@ -82,7 +83,7 @@ def cmd_invoice_pdf(args: argparse.Namespace) -> int:
         pdf = render_invoice_pdf(session, args.settings, args.id)
     target = Path(args.output)
     try:
-        target.write_bytes(pdf)
+        write_private(target, pdf)  # it names a customer: readable by its owner only
     except OSError as exc:
         raise Invalid(f"cannot write {target}: {exc.strerror or exc}") from None
     print(f"invoice {args.id} written to {target} ({len(pdf)} bytes)")

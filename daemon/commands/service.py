@@ -29,10 +29,8 @@ from daemon.commands.common import (
     transaction,
 )
 from daemon.config import Settings
-from daemon.db.models import Service
-from daemon.services import audit, services
-from daemon.services.errors import Invalid, NotFound
-from daemon.services.services import record_of
+from daemon.services import services
+from daemon.services.errors import Invalid
 from daemon.services.state import set_service_state
 
 STATE_COMMANDS = {
@@ -161,14 +159,8 @@ def cmd_service_promise(args: argparse.Namespace) -> int:
     if args.until < day:
         raise Invalid(f"a promise to pay must run until today ({day}) or later, got {args.until}")
     with transaction(args) as session:
-        row = session.get(Service, args.id)
-        if row is None:
-            raise NotFound(f"service {args.id} not found")
-        before = record_of(row).to_json()
-        row.promise_until = args.until
-        session.flush()
-        audit.record(session, actor(), "service.promise", "service", before, record_of(row).to_json())
-        outcome = on_payment(session, settings, row.customer_id, actor=actor())
+        service = services.set_promise(session, actor(), args.id, args.until)
+        outcome = on_payment(session, settings, service.customer_id, actor=actor())
     if args.json:
         print_json({"service_id": args.id, "promise_until": args.until.isoformat(), **outcome.to_json()})
     else:

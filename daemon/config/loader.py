@@ -30,6 +30,7 @@ from sqlalchemy.exc import ArgumentError
 
 from daemon.config.errors import ConfigError
 from daemon.config.errors import show as _show
+from daemon.config.files import FileProblem, check_nesting, decode_text, read_user_file
 from daemon.config.schema import (
     ACTIONS,
     ANCHORS,
@@ -70,6 +71,11 @@ CONFIG_ENV: Final = "EDGEBILL_CONFIG"
 #: Where the daemon looks last for its configuration.
 SYSTEM_CONFIG: Final = Path("/etc/edgebill/edgebill.toml")
 
+#: The largest configuration file read (the example is 8 KB).
+MAX_CONFIG_BYTES: Final = 1024 * 1024
+#: How deep arrays and tables may nest in it (the schema needs 3: ``dunning.steps[0].throttle_rate``).
+MAX_NESTING: Final = 8
+
 _DEFAULT_PORTS: Final = {("mikrotik", False): 8728, ("mikrotik", True): 8729, ("linux", False): 22}
 
 
@@ -92,17 +98,16 @@ def load_settings(path: Path | str) -> Settings:
     shown = str(path)
     file = Path(path)
     try:
-        with file.open("rb") as handle:
-            mode = os.fstat(handle.fileno()).st_mode
-            data = tomllib.load(handle)
+        text = decode_text(read_user_file(file, limit=MAX_CONFIG_BYTES))
+        mode = file.stat().st_mode
+        data = tomllib.loads(text)
+        check_nesting(data, limit=MAX_NESTING)
+    except FileProblem as exc:
+        raise ConfigError(str(exc), path=shown) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"invalid TOML: {exc}", path=shown) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f"not valid UTF-8: byte 0x{exc.object[exc.start]:02x} at offset {exc.start}", path=shown
-        ) from None
-    except IsADirectoryError:
-        raise ConfigError("cannot read: is a directory", path=shown) from None
+    except RecursionError:  # tomllib reads nested arrays and inline tables recursively
+        raise ConfigError(f"values are nested more than {MAX_NESTING} levels deep", path=shown) from None
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror or exc}", path=shown) from None
     return _Loader(shown, file.absolute(), mode).settings(data)

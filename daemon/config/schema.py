@@ -19,7 +19,7 @@ from typing import Any, Final, Literal, get_args
 from zoneinfo import ZoneInfo
 
 from daemon.config.errors import ConfigError, show, suggest
-from daemon.config.secrets import decode_password, fernet_keys, read_secret
+from daemon.config.secrets import check_secret_file, decode_password, fernet_keys, read_secret
 from daemon.config.values import join_host_port
 from policies.money import Currency
 from policies.rates import format_rate
@@ -385,6 +385,17 @@ class RouterSettings:
         if self.password_file is None:
             raise ConfigError("no password_file is configured", key=what)
         return decode_password(read_secret(self.password_file, what), self.password_file, what)
+
+    def check_secrets(self) -> None:
+        """Check, now, the secret file this router logs in with (``ssh_key_file``, else ``password_file``).
+
+        Raises :class:`ConfigError` naming the file and what to do when it was moved, emptied or opened to all
+        users since the configuration was loaded; a driver that keeps its session open would not notice.
+        """
+        if self.ssh_key_file is not None:
+            check_secret_file(self.ssh_key_file, f'SSH key of router "{self.name}"')
+        else:
+            self.password()
 
 
 @dataclass(frozen=True)

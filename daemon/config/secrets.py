@@ -12,21 +12,32 @@ import logging
 import os
 import stat
 from pathlib import Path
+from typing import Final
 
 from cryptography.fernet import Fernet
 
 from daemon.config.errors import ConfigError
 
 __all__ = [
+    "PRIVATE_DIR_MODE",
+    "PRIVATE_FILE_MODE",
+    "check_secret_file",
     "decode_password",
     "fernet_keys",
     "is_public_key",
+    "make_private_dir",
     "read_secret",
     "secret_file_problem",
     "strip_newline",
+    "write_private",
 ]
 
 logger = logging.getLogger(__name__)
+
+#: Files edgebill writes that hold secrets or personal data (keys, the SQLite database, invoice PDFs).
+PRIVATE_FILE_MODE: Final = 0o600
+#: Folders edgebill creates to hold such files.
+PRIVATE_DIR_MODE: Final = 0o700
 
 
 def secret_file_problem(path: Path) -> str:
@@ -49,18 +60,39 @@ def secret_file_problem(path: Path) -> str:
     return ""
 
 
+#: What to do about each problem :func:`secret_file_problem` finds, added to the errors of files read at run time
+#: (the file was fine when the configuration was loaded: someone moved, replaced or chmod'ed it since).
+_REMEDIES: Final = {
+    "no such file": "restore it, or correct the path in the configuration and restart",
+    "not a regular file": "put the secret in a regular file at that path",
+    "cannot read": "let the user edgebill runs as read it (chown that user, chmod 600)",
+}
+
+
+def _with_remedy(problem: str) -> str:
+    for start, remedy in _REMEDIES.items():
+        if problem.startswith(start):
+            return f"{problem}; {remedy}"
+    return problem
+
+
+def check_secret_file(path: Path, what: str) -> None:
+    """Raise :class:`ConfigError` when ``path`` cannot hold a secret now, saying what to do about it."""
+    problem = secret_file_problem(path)
+    if problem:
+        raise ConfigError(_with_remedy(problem), path=path, key=what)
+
+
 def read_secret(path: Path, what: str) -> bytes:
     """The contents of the secret file ``path`` (one trailing newline removed), checked and read now.
 
-    Raises :class:`ConfigError` naming the file and ``what`` it holds (``"SMTP password"``).
+    Raises :class:`ConfigError` naming the file and ``what`` it holds (``"SMTP password"``) and what to do.
     """
-    problem = secret_file_problem(path)
-    if problem:
-        raise ConfigError(problem, path=path, key=what)
+    check_secret_file(path, what)
     try:
         return strip_newline(path.read_bytes())
     except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror or exc}", path=path, key=what) from None
+        raise ConfigError(_with_remedy(f"cannot read: {exc.strerror or exc}"), path=path, key=what) from None
 
 
 def strip_newline(data: bytes) -> bytes:
@@ -110,3 +142,36 @@ def is_public_key(path: Path) -> bool:
     except OSError:
         return False
     return head.startswith((b"ssh-", b"ecdsa-", b"sk-"))
+
+
+# -- writing ----------------------------------------------------------------------------------------------------
+
+
+def make_private_dir(path: Path) -> None:
+    """Create the folder ``path`` and its missing parents, each readable by its owner only (0700).
+
+    Folders that exist already are left as they are.
+    """
+    missing: list[Path] = []
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing.append(folder)
+    for folder in reversed(missing):
+        folder.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
+
+
+def write_private(path: Path, data: bytes, *, exclusive: bool = False) -> None:
+    """Write ``data`` to ``path``, readable and writable by its owner only (0600), from the moment it exists.
+
+    Missing parent folders are made with :func:`make_private_dir`. With ``exclusive``, an existing file is
+    never overwritten (``FileExistsError``); otherwise it is replaced in place, and a regular file is made 0600
+    (a device such as ``/dev/stdout`` is written as it is). Raises ``OSError`` when the file cannot be written.
+    """
+    make_private_dir(path.parent)
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC)
+    fd = os.open(path, flags, PRIVATE_FILE_MODE)
+    with os.fdopen(fd, "wb") as handle:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            os.fchmod(fd, PRIVATE_FILE_MODE)
+        handle.write(data)

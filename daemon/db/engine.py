@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+import stat
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from daemon.config.secrets import write_private
 
 __all__ = ["SQLITE_BUSY_TIMEOUT_MS", "make_engine", "normalize_url", "session_factory"]
 
@@ -65,6 +69,27 @@ def _configure_sqlite(engine: Engine, *, in_memory: bool) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _create_private(database: str) -> None:
+    """Create the SQLite file ``database`` owner-only (0600) before SQLite does, when it does not exist yet.
+
+    SQLite would create it readable by all users, and gives its ``-wal`` and ``-shm`` files the mode of the
+    database file: they hold password hashes and customer data. An existing file keeps its mode (the
+    administrator's choice), with a warning when every user may read it.
+    """
+    path = Path(database)
+    if not path.parent.is_dir():
+        return  # SQLite's own error ("unable to open database file") says it
+    try:
+        write_private(path, b"", exclusive=True)
+        log.info("created the database file %s (mode 0600)", path)
+    except FileExistsError:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & (stat.S_IROTH | stat.S_IWOTH):
+            log.warning("database file %s is accessible to all users (mode %04o); run chmod o-rwx on it", path, mode)
+    except OSError:
+        pass  # likewise
+
+
 def make_engine(url: str | URL, *, echo: bool = False) -> Engine:
     """Create the engine for ``url`` (``sqlite:///PATH`` or ``postgresql+psycopg://...``).
 
@@ -75,6 +100,8 @@ def make_engine(url: str | URL, *, echo: bool = False) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         in_memory = database in ("", ":memory:") or parsed.query.get("mode") == "memory"
+        if not in_memory and "mode" not in parsed.query:
+            _create_private(database)
         engine = create_engine(parsed, echo=echo)
         _configure_sqlite(engine, in_memory=in_memory)
     else:

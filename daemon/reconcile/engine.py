@@ -30,12 +30,13 @@ import time
 from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from sqlalchemy.orm import Session, sessionmaker
 
 import drivers
+from daemon.config import ConfigError
 from daemon.db.models import utcnow
 from daemon.reconcile.load import Loaded, QueuedOp, ReconcileSettings, load, router_params
 from daemon.reconcile.report import ReconcileReport
@@ -105,11 +106,14 @@ def reconcile_router(
     scoped = tuple(sorted(set(services))) if services is not None else None
     try:
         params = router_params(settings, router_name)
+        params.check_secrets()  # moved or chmod'ed since the start: the kept session would not notice
         with session_factory.begin() as session:
             loaded = load(session, settings, router_name, scoped)
-    except (ServiceError, ProvisioningError, SecretError) as exc:
+    except (ServiceError, ProvisioningError) as exc:
         log.warning("reconcile %s: %s", router_name, exc)
         return ReconcileReport(router_name, dry_run, started, utcnow(), error=str(exc), scope=scoped)
+    except (ConfigError, SecretError) as exc:
+        return _unusable(session_factory, router_name, exc, started, dry_run, scoped)
 
     try:
         driver = factory(params)
@@ -141,9 +145,11 @@ def reconcile_router(
         run.error = exc
     except DriverError as exc:
         run.error = exc
-    except (ServiceError, ProvisioningError, SecretError) as exc:  # loading the full run after a fallback
+    except (ServiceError, ProvisioningError) as exc:  # loading the full run after a fallback
         log.warning("reconcile %s: %s", router_name, exc)
         return ReconcileReport(router_name, dry_run, started, utcnow(), error=str(exc))
+    except (ConfigError, SecretError) as exc:  # a secret read by the driver, or by the full run's load
+        return _unusable(session_factory, router_name, exc, started, dry_run, None)
 
     plan = run.plan or ChangeSet()
     # Drift is an unexpected change found by a full run; a scoped run looks at too little to claim it.
@@ -173,6 +179,31 @@ def reconcile_router(
     elif report.residual:
         log.warning("reconcile %s: the router still differs after apply; it may spell a value differently", router_name)
     return report
+
+
+def _unusable(
+    session_factory: sessionmaker[Session],
+    router_name: str,
+    exc: ConfigError | SecretError,
+    started: datetime,
+    dry_run: bool,
+    scope: tuple[int, ...] | None,
+) -> ReconcileReport:
+    """A run stopped by a secret it cannot use (a key or password file moved, emptied, opened to all users).
+
+    The message names the file and what to do. Unless it is a dry run, it becomes the router's ``last_error``
+    and the router's pending operations wait (with the usual backoff) for the file to be fixed.
+    """
+    error = str(exc)
+    log.error("reconcile %s: %s", router_name, error)
+    if not dry_run:
+        with session_factory.begin() as session:
+            row = routers.find_router(session, router_name)
+            if row is not None:
+                routers.record_contact(session, row.id, facts=None, error=error)
+                for op in ops.pending_ops(session, row.id, services=scope):
+                    ops.mark_failed(session, op.id, error, retry_in=retry_delay(ops.attempts(session, op.id) + 1))
+    return ReconcileReport(router_name, dry_run, started, utcnow(), error=error, scope=scope)
 
 
 def _residual(router: Driver, loaded: Loaded) -> int:

@@ -32,6 +32,7 @@ __all__ = [
     "Loaded",
     "QueuedOp",
     "ReconcileSettings",
+    "RouterConfig",
     "desired_state",
     "enforcement_of",
     "load",
@@ -62,11 +63,17 @@ class _Security(Protocol):
     def fernet_keys(self) -> tuple[bytes, ...]: ...
 
 
+class RouterConfig(RouterParams, Protocol):
+    """A configured router: what its driver reads, and the check of the secret file it logs in with."""
+
+    def check_secrets(self) -> None: ...
+
+
 class ReconcileSettings(Protocol):
     """What the engine reads of the settings (``daemon.config.Settings`` satisfies it)."""
 
     @property
-    def routers(self) -> Sequence[RouterParams]: ...
+    def routers(self) -> Sequence[RouterConfig]: ...
     @property
     def dunning(self) -> Sequence[_DunningStep]: ...
     @property
@@ -75,7 +82,7 @@ class ReconcileSettings(Protocol):
     def security(self) -> _Security: ...
 
 
-def router_params(settings: ReconcileSettings, name: str) -> RouterParams:
+def router_params(settings: ReconcileSettings, name: str) -> RouterConfig:
     """The configured router called ``name``; NotFound lists the configured ones."""
     for router in settings.routers:
         if router.name == name:

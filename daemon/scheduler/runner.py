@@ -31,6 +31,7 @@ import drivers
 from daemon.billing.schedule import daily_steps, dunning_step
 from daemon.config import Settings
 from daemon.db import make_engine, session_factory, upgrade
+from daemon.db.errors import unavailable_reason
 from daemon.db.models import utcnow
 from daemon.scheduler import jobs
 from daemon.scheduler.wakeup import JobKick, QueueWatcher, watcher_for
@@ -45,6 +46,12 @@ JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}
 #: How often the daemon looks for queued router work even when no wake-up came (:mod:`daemon.scheduler.wakeup`
 #: makes it look at once after each commit; this check is the safety net).
 PENDING_CHECK_SECONDS = 3
+
+
+def _leave_job_errors_to_the_daemon(record: logging.LogRecord) -> bool:
+    """APScheduler logs a job's exception with its traceback; :meth:`Daemon._on_error` does, in fewer words
+    when it is the database's fault (read-only, unreachable), so the executor's record is dropped."""
+    return record.exc_info is None
 
 
 class Daemon:
@@ -80,6 +87,10 @@ class Daemon:
 
     @staticmethod
     def _on_error(event: JobExecutionEvent) -> None:
+        reason = unavailable_reason(event.exception)
+        if reason is not None:  # read-only or unreachable: the next run retries; a traceback would tell nothing
+            log.error("job %s failed: %s", event.job_id, reason)
+            return
         log.error("job %s failed", event.job_id, exc_info=event.exception)
 
     def _on_wakeup(self) -> None:
@@ -133,6 +144,7 @@ class Daemon:
 
     def start(self) -> None:
         jobs.attach(self)
+        logging.getLogger("apscheduler.executors.default").addFilter(_leave_job_errors_to_the_daemon)
         self.schedule()
         self.scheduler.start()
         bind = self.sessions.kw.get("bind")

@@ -1,5 +1,8 @@
 """Domain services: plain functions over a SQLAlchemy ``Session``, shared by the CLI, the web app and the daemon.
 
+They are the only code that queries or writes the database. :mod:`daemon.billing` sits above them: it imports
+them, never the reverse, and stores invoices and credit notes through :mod:`~daemon.services.documents`.
+
 Each function that changes something takes the ``actor`` (who asks: a user name, ``cli:root``, ``config``),
 writes the audit log, and works inside the caller's transaction: it flushes, never commits. Failures raise
 :class:`ServiceError` subclasses with one-line messages safe to show. Records returned are frozen dataclasses

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from daemon.db.models import AuditEntry
 from daemon.services import _validate as check
 
-__all__ = ["AuditRecord", "list_entries", "record"]
+__all__ = ["AuditRecord", "list_entries", "record", "views_after"]
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,14 @@ def record(
     session.flush()
     log.info("audit: %s %s %s %s", who, action, entity, row.entity_id)
     return _record_of(row)
+
+
+def views_after(session: Session, action: str, entity: str, entity_id: int | str) -> list[JsonDict | None]:
+    """The ``after`` view of every entry of ``action`` on one entity (what was sent, set or recorded)."""
+    query = select(AuditEntry.after).where(
+        AuditEntry.entity == entity, AuditEntry.entity_id == str(entity_id), AuditEntry.action == action
+    )
+    return list(session.scalars(query))
 
 
 def list_entries(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -25,9 +25,12 @@ __all__ = [
     "add_customer",
     "add_tag",
     "count_customers",
+    "customer_ids",
     "exists",
     "get_customer",
     "list_customers",
+    "lock",
+    "lock_many",
     "remove_tag",
     "search_customers",
     "update_customer",
@@ -109,6 +112,32 @@ def load(session: Session, customer_id: int) -> Customer:
 
 def exists(session: Session, customer_id: int) -> bool:
     return session.get(Customer, customer_id) is not None
+
+
+def lock(session: Session, customer_id: int) -> Customer:
+    """The customer row, locked for this transaction on PostgreSQL (SQLite transactions already hold the
+    write lock), so two writers never allocate or bill one account at once. :class:`NotFound` if absent."""
+    row = session.scalars(select(Customer).where(Customer.id == customer_id).with_for_update()).one_or_none()
+    if row is None:
+        raise NotFound(f"customer {customer_id} not found")
+    return row
+
+
+def lock_many(session: Session, customer_ids: Sequence[int]) -> None:
+    """Lock these customers' rows for this transaction, in id order (PostgreSQL; SQLite transactions hold the
+    write lock)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            select(Customer.id).where(Customer.id.in_(customer_ids)).order_by(Customer.id).with_for_update()
+        ).all()
+
+
+def customer_ids(session: Session, *, after: int = 0, limit: int | None = None) -> list[int]:
+    """Customer ids above ``after``, in order; the first ``limit`` of them when given (for batches)."""
+    query = select(Customer.id).where(Customer.id > after).order_by(Customer.id)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.scalars(query))
 
 
 def _clean_tags(tags: Iterable[str]) -> list[str]:

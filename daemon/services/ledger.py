@@ -6,6 +6,7 @@ never changed; a correction is a new row (the database refuses ``UPDATE`` and ``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 from daemon.db.models import LedgerEntry, LedgerKind
 from policies.money import Currency, Money, currency
 
-__all__ = ["LedgerRecord", "balance", "entries", "post"]
+__all__ = ["LedgerRecord", "balance", "entries", "in_credit", "post"]
 
 JsonDict = dict[str, Any]
 
@@ -95,6 +96,17 @@ def balance(session: Session, customer_id: int, cur: Currency | str) -> Money:
         )
     )
     return Money(int(total or 0), resolved)
+
+
+def in_credit(session: Session, customer_ids: Sequence[int], cur: Currency) -> set[int]:
+    """Which of these customers have money on account in ``cur`` (a balance below zero)."""
+    query = (
+        select(LedgerEntry.customer_id)
+        .where(LedgerEntry.customer_id.in_(customer_ids), LedgerEntry.currency == cur.code)
+        .group_by(LedgerEntry.customer_id)
+        .having(func.sum(LedgerEntry.amount_minor) < 0)
+    )
+    return set(session.scalars(query))
 
 
 def entries(session: Session, customer_id: int) -> list[LedgerRecord]:

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from daemon.config import Settings
-from daemon.db.models import Router, Service, utcnow
+from daemon.db.models import OverQuota, Plan, Router, Service, utcnow
 from daemon.security import SecretBox
 from daemon.services import _validate as check
 from daemon.services import audit, customers, ops, plans, routers
@@ -31,9 +31,11 @@ __all__ = [
     "add_service",
     "count_by_router",
     "count_by_state",
+    "customers_started_by",
     "get_service",
     "list_services",
     "live_on_router",
+    "live_services",
     "load_service",
     "needing_attention",
     "pppoe_password",
@@ -41,7 +43,10 @@ __all__ = [
     "rows_by_id",
     "secret_box",
     "services_by_router",
+    "set_promise",
     "set_service_plan",
+    "started_by",
+    "watched_by_billing",
 ]
 
 log = logging.getLogger(__name__)
@@ -121,6 +126,55 @@ def load_service(session: Session, service_id: int) -> Service:
     if row is None:
         raise NotFound(f"service {service_id} not found")
     return row
+
+
+def started_by(session: Session, customer_ids: Sequence[int], day: date) -> list[Service]:
+    """The rows of these customers' services started on or before ``day``, by customer then id."""
+    query = (
+        select(Service)
+        .where(Service.customer_id.in_(customer_ids), Service.started_on <= day)
+        .order_by(Service.customer_id, Service.id)
+    )
+    return list(session.scalars(query))
+
+
+def customers_started_by(session: Session, day: date) -> list[int]:
+    """The ids of the customers with a service started on or before ``day``, in order."""
+    query = select(Service.customer_id).where(Service.started_on <= day).distinct().order_by(Service.customer_id)
+    return list(session.scalars(query))
+
+
+def live_services(session: Session, customer_id: int) -> list[Service]:
+    """The rows of the customer's services that are not terminated, by id."""
+    query = (
+        select(Service)
+        .where(Service.customer_id == customer_id, Service.state != ServiceState.TERMINATED)
+        .order_by(Service.id)
+    )
+    return list(session.scalars(query))
+
+
+def watched_by_billing(
+    session: Session, customer_ids: Sequence[int], reason_prefixes: Sequence[str]
+) -> dict[int, bool]:
+    """Which of these customers have a service that is not terminated and is in a state whose reason starts with
+    one of ``reason_prefixes``, on a prepaid plan, or on a plan that throttles over its quota; for each, whether
+    one of those services is prepaid."""
+    owned = or_(*(Service.state_reason.startswith(prefix) for prefix in reason_prefixes))
+    quota_throttle = and_(Plan.quota_bytes.is_not(None), Plan.over_quota == OverQuota.THROTTLE)
+    query = (
+        select(Service.customer_id, Plan.prepaid)
+        .join(Plan, Plan.id == Service.plan_id)
+        .where(
+            Service.customer_id.in_(customer_ids),
+            Service.state != ServiceState.TERMINATED,
+            or_(owned, Plan.prepaid.is_(True), quota_throttle),
+        )
+    )
+    found: dict[int, bool] = {}
+    for customer_id, is_prepaid in session.execute(query):
+        found[customer_id] = found.get(customer_id, False) or bool(is_prepaid)
+    return found
 
 
 def live_on_router(session: Session, router_id: int) -> Sequence[Service]:
@@ -323,6 +377,17 @@ def set_service_plan(session: Session, actor: str, service_id: int, plan_name: s
     audit.record(session, actor, "service.set_plan", "service", before.to_json(), after.to_json())
     ops.enqueue_reconcile(session, row.router_id, reason="service.set_plan", service_id=row.id)
     log.info("service %s moved from plan %s to %s by %s", row.id, before.plan, plan_name, actor)
+    return after
+
+
+def set_promise(session: Session, actor: str, service_id: int, until: date) -> ServiceRecord:
+    """Record the customer's promise to pay by ``until``: dunning holds its enforcement on the service until then."""
+    row = load_service(session, service_id)
+    before = record_of(row).to_json()
+    row.promise_until = until
+    session.flush()
+    after = record_of(row)
+    audit.record(session, actor, "service.promise", "service", before, after.to_json())
     return after
 
 

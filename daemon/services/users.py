@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from daemon.db.errors import best_effort
 from daemon.db.models import ApiToken, User, UserRole, utcnow
 from daemon.security import TOKEN_PREFIX, hash_password, new_api_token, password_needs_rehash, token_digest
 from daemon.security import verify_password as _verify_hash
@@ -183,10 +184,10 @@ def authenticate(session: Session, username: str, password: str) -> UserRecord |
     assert row is not None
     if not row.active:
         return None
-    if password_needs_rehash(row.password_hash):
-        row.password_hash = hash_password(password)
-    row.last_login_at = utcnow()
-    session.flush()
+    with best_effort(session, "the time of a sign-in"):  # signing in to read works on a read-only database
+        if password_needs_rehash(row.password_hash):
+            row.password_hash = hash_password(password)
+        row.last_login_at = utcnow()
     return _user_record(row)
 
 
@@ -276,6 +277,6 @@ def verify_token(session: Session, token: str) -> UserRecord | None:
     row = session.scalars(select(ApiToken).where(ApiToken.token_hash == token_digest(token))).one_or_none()
     if row is None or row.revoked_at is not None or not row.user.active:
         return None
-    row.last_used_at = utcnow()
-    session.flush()
+    with best_effort(session, "the time an API token was last used"):
+        row.last_used_at = utcnow()
     return _user_record(row.user)

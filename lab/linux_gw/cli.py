@@ -97,7 +97,11 @@ def _down(workdir: Path) -> int:
     if not state.exists():
         print(f"edgebill lab linux-gw: no lab recorded in {workdir}")
         return 0
-    tag = str(json.loads(state.read_text(encoding="utf-8")).get("tag", ""))
+    try:
+        document = json.loads(state.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        document = None
+    tag = str(document.get("tag", "")) if isinstance(document, dict) else ""
     if not tag.isalnum():
         print(f"edgebill lab linux-gw: {state} is damaged")
         return 1

@@ -37,7 +37,7 @@ def save(device: Device, target: Path) -> None:
             rows.append(row)
         menus_doc[path] = rows
     document["menus"] = menus_doc
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the state holds the users' passwords
     handle, temporary = tempfile.mkstemp(prefix=".routeros-", dir=target.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
@@ -69,6 +69,8 @@ def restore(device: Device, editor: Editor, path: Path) -> None:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise ValueError(f"cannot read router state file {path}: {error}") from None
+    except RecursionError:
+        raise ValueError(f"cannot read router state file {path}: values nested too deeply") from None
     if not isinstance(document, dict) or document.get("format") != 1:
         raise ValueError(f"router state file {path} has an unknown format")
     identity = document.get("identity")
@@ -92,3 +94,5 @@ def restore(device: Device, editor: Editor, path: Path) -> None:
                     editor.add(table, row)
     except Trap as trap:
         raise ValueError(f"router state file {path} is inconsistent: {trap.message}") from None
+    except (AttributeError, TypeError):  # a menu that is not a list of tables, a row that is not a table
+        raise ValueError(f"router state file {path} has an unknown format") from None

@@ -130,6 +130,7 @@ def test_invoice_pdf_is_a_document_a_customer_can_read(
     target = tmp_path / "inv.pdf"
     code, _out, _ = edgebill(capsys, "--config", config, "invoice", "pdf", "1", "-o", str(target))
     assert code == 0 and target.read_bytes().startswith(b"%PDF-")
+    assert target.stat().st_mode & 0o777 == 0o600  # it names the customer: readable by its owner only
     text = subprocess.run(["pdftotext", "-layout", str(target), "-"], capture_output=True, text=True, check=True).stdout
     for expected in ("Invoice", "INV-000001", "Ana Lima", "C1", "2026-02-15", "2026-01-11 to 2026-01-31", "35.17 USD"):
         assert expected in text, expected

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from email import message_from_bytes
 from email.message import Message
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from daemon.billing import receive_payment, run_billing, run_dunning
 from daemon.billing.account import DunningRunResult
-from daemon.billing.mail import Templates
+from daemon.billing.mail import MailError, Templates
 from daemon.config import Settings
 from daemon.db.models import AuditEntry, Service, UsageSample
 from daemon.services.state import set_service_state
@@ -164,6 +165,23 @@ def test_min_amount_and_states_set_by_staff(db: Session, world: World, mail_sett
     receive_payment(db, ACTOR, mail_settings, customer_id=cid, amount="30.00", as_of=date(2026, 3, 8))
     db.commit()
     assert state_of(db, staff_svc) == ("suspended", "abuse report 42")  # not ours to lift
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda path: path.write_bytes(b"Subject: Hola\n\nSe\xf1or\n"), "is not valid UTF-8 (byte offset 17)"),
+        (
+            lambda path: path.write_text("Subject: x\n\n" + "{% if 1 %}" * 2000 + "{% endif %}" * 2000),
+            "nests too deeply",
+        ),
+    ],
+)
+def test_a_template_that_cannot_be_used_is_a_mail_error(tmp_path: Path, make: Any, reason: str) -> None:
+    make(tmp_path / "reminder.txt")
+    with pytest.raises(MailError) as info:
+        Templates(tmp_path).render("reminder", {})
+    assert str(info.value) == f"e-mail template 'reminder' {reason}"
 
 
 def test_template_folder_overrides_shipped_templates(tmp_path: Any) -> None:

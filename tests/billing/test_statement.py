@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -97,3 +99,63 @@ def test_a_broken_row_imports_nothing(db: Session, settings: Settings, two_custo
 def test_missing_columns_are_refused(db: Session, settings: Settings) -> None:
     with pytest.raises(StatementError, match="lacks the column\\(s\\) reference"):
         import_statement(db, ACTOR, settings, "date,amount\n2026-02-03,1.00\n")
+
+
+def _huge(path: Path) -> None:
+    path.touch()
+    os.truncate(path, 40 * 1024 * 1024)  # sparse: nothing written, and nothing read
+
+
+#: Statement files that are not statements: what to write, and the end of the message.
+BAD_FILES: dict[str, tuple[Callable[[Path], object], str]] = {
+    "a directory": (Path.mkdir, "cannot read: is a directory"),
+    "missing": (lambda path: None, "cannot read: No such file or directory"),
+    "latin-1": (
+        lambda path: path.write_bytes(b"date,amount,reference\n2026-02-03,1.00,Se\xf1or\n"),
+        "not valid UTF-8: byte 0xf1 at offset 40",
+    ),
+    "UTF-16": (
+        lambda path: path.write_text("date,amount,reference\n", encoding="utf-16"),
+        "not valid UTF-8: byte 0xff at offset 0",
+    ),
+    "a NUL byte": (
+        lambda path: path.write_bytes(b"date,amount,reference\n2026-02-03,1.00,C1\x00\n"),
+        "line 2: holds a NUL byte (is it a CSV text file?); nothing was imported",
+    ),
+    "a NUL in the header": (
+        lambda path: path.write_bytes(b"date,amount,\x00reference\n"),
+        "line 1: holds a NUL byte (is it a CSV text file?); nothing was imported",
+    ),
+    "a huge field": (
+        lambda path: path.write_text("date,amount,reference\n2026-02-03,1.00," + "x" * 200_000 + "\n"),
+        "line 2: not CSV: field larger than field limit (131072); nothing was imported",
+    ),
+    "too large": (_huge, "is too large (40 MB; at most 32 MB)"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_FILES))
+def test_a_statement_file_that_cannot_be_read_is_one_line_and_imports_nothing(
+    db: Session, settings: Settings, tmp_path: Path, kind: str
+) -> None:
+    make, reason = BAD_FILES[kind]
+    path = tmp_path / "statement.csv"
+    make(path)
+    with pytest.raises(StatementError) as caught:
+        import_statement(db, ACTOR, settings, path)
+    message = str(caught.value)
+    assert message.endswith(reason) and "\n" not in message
+    if not reason.startswith("line"):
+        assert message == f"statement file {path}: {reason}"
+    db.rollback()
+    assert payments_count(db) == 0
+
+
+def test_a_spreadsheet_s_byte_order_mark_is_accepted(
+    db: Session, settings: Settings, two_customers: tuple[int, int], tmp_path: Path
+) -> None:
+    ana, _ = two_customers
+    path = tmp_path / "excel.csv"
+    path.write_bytes(f"\ufeffdate,amount,reference\n2026-02-03,30.00,C{ana}\n".encode())
+    report = import_statement(db, ACTOR, settings, path, as_of=date(2026, 2, 5))
+    assert [r.outcome for r in report.rows] == ["recorded"]

@@ -227,6 +227,11 @@ def installation(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write(home / "short.pw", "short\n")
     write(home / "empty.pw", "")
     write(home / "space.pw", "has space\n")
+    (home / "utf16.pw").write_text("correct horse battery\n", encoding="utf-16")
+    (home / "bom.pw").write_bytes(b"\xef\xbb\xbfcorrect horse battery\n")
+    (home / "nul.pw").write_bytes(b"correct horse\x00battery\n")
+    (home / "huge.pw").write_bytes(b"x" * 5000)
+    (home / "folder.pw").mkdir()
     steps = [
         ["init", "--admin-password-file", admin],
         ["plan", "add", "home-10", "--download", "10M", "--upload", "5M", "--price", "30.00"],
@@ -332,7 +337,7 @@ BAD_COMMANDS: list[tuple[list[str], str]] = [
     ),
     (
         service_add("--pppoe", "bob", "--password-file", "{home}/missing.pw"),
-        "does not exist",
+        "missing.pw: cannot read: No such file or directory",
     ),
     (
         service_add("--pppoe", "bob"),
@@ -354,6 +359,16 @@ BAD_COMMANDS: list[tuple[list[str], str]] = [
     (["user", "add", "admin", "--role", "admin", "--password-file", "{home}/admin.pw"], "user 'admin' already exists"),
     (["user", "add", "Bad User", "--role", "admin", "--password-file", "{home}/admin.pw"], "invalid user name"),
     (["user", "add", "carol", "--role", "support", "--password-file", "{home}/short.pw"], "password is too short"),
+    *(
+        (["user", "add", "carol", "--role", "support", "--password-file", f"{{home}}/{name}.pw"], f"{name}.pw{why}")
+        for name, why in (
+            ("utf16", ": not valid UTF-8: byte 0xff at offset 0"),
+            ("bom", ": starts with a byte order mark (BOM): save it as UTF-8 without BOM"),
+            ("nul", " holds a NUL byte: is it a text file?"),
+            ("huge", ": is too large (5000 bytes; at most 4 KB)"),
+            ("folder", ": cannot read: is a directory"),
+        )
+    ),
     (["token", "create", "nobody", "ci"], "user 'nobody' not found"),
     (["token", "revoke", "5"], "API token 5 not found"),
     (["router", "check", "nope"], 'no router named "nope"'),
@@ -518,7 +533,7 @@ def test_an_unreachable_database_is_one_clear_line(make_config: MakeConfig, caps
         port = closed.getsockname()[1]
         cli = Cli(make_config(database_url=f"postgresql+psycopg://postgres@127.0.0.1:{port}/edgebill"), capsys)
         assert cli("plan", "list") == 1
-    assert cli.err.startswith("edgebill: error: database error: ") and cli.err.count("\n") == 1
+    assert cli.err.startswith("edgebill: error: the database is unavailable: ") and cli.err.count("\n") == 1
 
 
 def test_python_dash_m_daemon_runs_the_cli(config_file: Path) -> None:

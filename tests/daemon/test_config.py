@@ -2,8 +2,9 @@
 
 Every file in ``tests/daemon/configs/`` is a configuration an administrator could write, with the one-line
 error it must produce on its first line (``# error: KEY: REASON``; ``{dir}`` stands for the folder holding
-the file, ``{config}`` for the file itself). The files are loaded from a temporary folder that also holds the
-secret files they refer to, created with the permissions a careful administrator would give them.
+the file, ``{config}`` for the file itself), in UTF-8 whatever bytes the rest holds. The files are loaded from
+a temporary folder that also holds the secret files they refer to, created with the permissions a careful
+administrator would give them.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from cryptography.fernet import Fernet
 from hypothesis import given
 from hypothesis import strategies as st
 
+from daemon.cli import main
 from daemon.config import (
     ConfigError,
     DatabaseSettings,
@@ -131,8 +133,7 @@ def test_corpus_is_large_enough() -> None:
 
 @pytest.mark.parametrize("source", CORPUS_FILES, ids=[path.stem for path in CORPUS_FILES])
 def test_bad_config_is_refused_with_exact_message(source: Path, confdir: Path) -> None:
-    text = source.read_text(encoding="utf-8")
-    first = text.splitlines()[0]
+    first = source.read_bytes().split(b"\n", 1)[0].decode("utf-8")  # the rest may be anything (bad bytes, NUL)
     assert first.startswith("# error: "), f"{source.name} must start with '# error: '"
     target = confdir / source.name
     shutil.copyfile(source, target)
@@ -160,6 +161,29 @@ def test_config_not_utf8(tmp_path: Path) -> None:
     path = tmp_path / "latin1.toml"
     path.write_bytes(b'[billing]\ntimezone = "Europe/Z\xfcrich"\n')
     assert _error(path) == f"{path}: not valid UTF-8: byte 0xfc at offset 30"
+
+
+def test_config_with_a_byte_order_mark(tmp_path: Path) -> None:
+    path = tmp_path / "notepad.toml"
+    path.write_bytes(b"\xef\xbb\xbf[billing]\n")
+    assert _error(path) == f"{path}: starts with a byte order mark (BOM): save it as UTF-8 without BOM"
+
+
+def test_huge_config_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "huge.toml"
+    with path.open("wb") as handle:
+        handle.truncate(7 * 512 * 1024 + 100)  # sparse: nothing written, nothing read
+    assert _error(path) == f"{path}: is too large (3.5 MB; at most 1 MB)"
+    assert _error("/dev/zero") == "/dev/zero: is too large (more than 1 MB)"
+
+
+def test_a_bad_config_is_one_line_and_exit_1_from_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "deep.toml"
+    path.write_text("x = " + "[" * 10_000 + "]" * 10_000 + "\n", encoding="utf-8")
+    assert main(["--config", str(path), "config", "check"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == f"edgebill: error: {path}: values are nested more than 8 levels deep\n"
+    assert captured.out == ""
 
 
 def test_message_names_the_path_as_given(confdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -251,7 +275,8 @@ def test_router_password_errors(confdir: Path) -> None:
     secret.unlink()
     with pytest.raises(ConfigError) as info:
         router.password()
-    assert str(info.value) == f'{secret}: password of router "core1": no such file'
+    remedy = "restore it, or correct the path in the configuration and restart"
+    assert str(info.value) == f'{secret}: password of router "core1": no such file; {remedy}'
     _write(secret, b"\n")
     with pytest.raises(ConfigError) as info:
         router.password()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -12,10 +13,11 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.config import Settings, load_settings
-from daemon.db import Router, RouterStatus, UsageSample, session_factory, upgrade
+from daemon.db import Router, RouterStatus, UsageSample, make_engine, session_factory, upgrade
 from daemon.scheduler import Daemon
 from daemon.services.state import set_service_state
 from lab.routeros import RouterOSEmulator
+from tests.conftest import read_only_url
 from tests.daemon.conftest import secret
 from tests.lab_setup import seed_subscriber
 from tests.support import wait_for
@@ -98,3 +100,21 @@ def test_only_one_daemon_runs_in_a_process(setup: tuple[Settings, sessionmaker[S
             Daemon(settings, sessions).start()
     finally:
         first.stop()
+
+
+def test_a_read_only_database_fails_each_job_in_one_line(
+    setup: tuple[Settings, sessionmaker[Session], int], db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings, _, _ = setup
+    wanted = "job reconcile failed: the database is read-only: "
+    for url in read_only_url(db_url):
+        engine = make_engine(url)
+        daemon = Daemon(settings, session_factory(engine))
+        try:
+            with caplog.at_level(logging.ERROR):
+                daemon.start()
+                wait_for(lambda: any(m.startswith(wanted) for m in caplog.messages), "the reconcile job's one line")
+        finally:
+            daemon.stop()
+            engine.dispose()
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR and r.exc_info]

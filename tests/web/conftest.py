@@ -53,7 +53,7 @@ def seeded(engine: Engine, db_url: str, make_config: Callable[..., Path]) -> See
     settings = load_settings(make_config(database_url=db_url))
     upgrade(engine)
     sessions = session_factory(engine)
-    box = SecretBox.from_file(settings.security.secret_key_file)
+    box = SecretBox(settings.security.fernet_keys())
     with sessions.begin() as s:
         routers.sync_routers(s, settings)
         users.create_user(s, "test", "admin", ADMIN_PASSWORD, role="admin")

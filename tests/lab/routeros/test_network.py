@@ -274,9 +274,16 @@ def test_state_file_keeps_configuration_only(tmp_path: Path) -> None:
 
 def test_corrupt_state_file_is_a_clear_error(tmp_path: Path) -> None:
     state = tmp_path / "router.json"
-    state.write_text("{not json")
-    with pytest.raises(ValueError, match="cannot read router state file"):
-        RouterOSEmulator(state_file=state)
+    for damaged in (
+        "{not json",
+        "[" * 100_000 + "]" * 100_000,
+        '{"format": 1, "menus": ' + "[" * 5000 + "]" * 5000 + "}",
+        '{"format": 1, "menus": []}',
+        '{"format": 1, "menus": {"/ppp/secret": [1]}}',
+    ):
+        state.write_text(damaged)
+        with pytest.raises(ValueError, match="router state file"):
+            RouterOSEmulator(state_file=state)
 
 
 def test_realtime_clock_advances_on_its_own() -> None:

@@ -207,7 +207,7 @@ def init_throttling(app: Flask, web: WebSettings) -> Limiter:
 
     def too_many(exc: RateLimitExceeded) -> Response:
         limit = limiter.current_limit
-        seconds = max(1, math.ceil(limit.reset_at - time.time())) if limit is not None else 60
+        seconds = max(1, math.ceil(limit.window.reset_time - time.time())) if limit is not None else 60
         log.warning("sign-in throttled for %s (%s)", request.remote_addr, exc.description)
         if is_machine_path(request.path):
             response = json_error(429, "too_many_requests", f"too many requests; try again in {seconds} seconds")

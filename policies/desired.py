@@ -20,6 +20,7 @@ __all__ = [
     "DesiredState",
     "EnforcementSpec",
     "ProfileSpec",
+    "Refused",
     "ServiceState",
     "SubscriberSpec",
 ]
@@ -84,12 +85,23 @@ class EnforcementSpec:
 
 
 @dataclass(frozen=True)
+class Refused:
+    """A service left out of a desired state because it contradicts the others or lacks what it needs; ``reason``
+    is one line naming it (``service 12: key 'ana' is already used by service 3``)."""
+
+    service_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class DesiredState:
-    """Everything edgebill wants on one router."""
+    """Everything edgebill wants on one router, and the services it had to leave out (``refused``): those are
+    reported as conflicts of their own service, never a reason to stop provisioning the others."""
 
     profiles: tuple[ProfileSpec, ...] = ()
     subscribers: tuple[SubscriberSpec, ...] = ()
     enforcement: EnforcementSpec = EnforcementSpec()
+    refused: tuple[Refused, ...] = ()
 
     def profile(self, name: str) -> ProfileSpec:
         for p in self.profiles:

@@ -1,14 +1,11 @@
-"""Service plans, plan names, PPPoE logins and data quotas.
+"""Service plans, plan names and data quotas.
 
 The rules, exactly:
 
 * A plan name is 1-63 characters from ``A-Z a-z 0-9 . _ -``, starting with a letter or digit
   (``^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$``). Such a name is a valid RouterOS PPP profile and queue name and
   a valid ``tc`` class label without quoting, so the same name is used on every router.
-* A PPPoE login is 1-64 printable ASCII characters (``!`` to ``~``) other than the quotes ``"``, ``'`` and
-  `````, ``=`` and the backslash: no spaces or control characters. These are the characters RouterOS (API
-  words are ``=name=value``, the CLI escapes with ``\\``) and PPP secret files pass through unchanged.
-  Logins are case-sensitive and kept exactly as given.
+* PPPoE logins and passwords follow the rules of :mod:`policies.naming`, with every other value a router carries.
 * A quota is written as a number, an optional single space and a unit: ``B``; SI units ``kB``/``KB``/``k``,
   ``MB``/``M``, ``GB``/``G``, ``TB``/``T`` (powers of 1000, case-insensitive: 1 GB = 10^9 bytes, the unit
   quotas are sold and charged in); or binary units ``KiB``, ``MiB``, ``GiB``, ``TiB`` (powers of 1024).
@@ -42,7 +39,6 @@ __all__ = [
     "PlanSpec",
     "format_quota",
     "parse_quota",
-    "validate_login",
     "validate_plan_name",
 ]
 
@@ -58,7 +54,6 @@ _CYCLES: tuple[str, ...] = get_args(Cycle)
 _OVER_QUOTA: tuple[str, ...] = get_args(OverQuota)
 
 _PLAN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
-_LOGIN_FORBIDDEN = frozenset("\"'`=\\")
 _QUOTA = re.compile(r"([0-9]+)(?:\.([0-9]+))? ?([A-Za-z]*)")
 _QUOTA_UNITS = {
     "": 1,
@@ -96,22 +91,6 @@ def validate_plan_name(name: str) -> str:
             "starting with a letter or digit"
         )
     return name
-
-
-def validate_login(login: str) -> str:
-    """Return ``login`` if it is a valid PPPoE login (see the module rules), else raise :class:`PlanError`."""
-    if not isinstance(login, str):
-        raise TypeError(f"login must be a string, got {type(login).__name__}")
-    if not 1 <= len(login) <= 64:
-        raise PlanError(f"invalid PPPoE login {_shown(login)}: must be 1-64 characters")
-    for char in login:
-        if not "!" <= char <= "~":
-            raise PlanError(
-                f"invalid PPPoE login {_shown(login)}: only printable ASCII without spaces is allowed, found {char!r}"
-            )
-        if char in _LOGIN_FORBIDDEN:
-            raise PlanError(f"invalid PPPoE login {_shown(login)}: must not contain {char!r}")
-    return login
 
 
 def parse_quota(text: str) -> int:

@@ -19,9 +19,10 @@ The rules, exactly:
 * ``profiles`` holds, once each and sorted by name, the profile of every plan in use (whatever its services'
   state, so that resuming a service changes nothing else) and every throttle or blocking profile in use;
   subscribers are sorted by key.
-* Refused with :class:`ProvisioningError` (one line, naming the service): two services with the same key or
-  address, a PPPoE service without login or password, a static-IP service without address, a plan whose name
-  starts with the reserved ``edgebill-`` prefix, and one profile name used with two different rates.
+* Left out of the desired state and listed in its ``refused`` (one line each, naming the service), so that one
+  bad service never stops the others: a service whose key or address an earlier service (by id) already uses,
+  a PPPoE service without login or password, a static-IP service without address, a plan whose name starts
+  with the reserved ``edgebill-`` prefix, and a profile name used with two different rates.
 """
 
 from __future__ import annotations
@@ -36,9 +37,11 @@ from policies.desired import (
     DesiredState,
     EnforcementSpec,
     ProfileSpec,
+    Refused,
     ServiceState,
     SubscriberSpec,
 )
+from policies.naming import RESERVED_PREFIX
 from policies.rates import RateLimit, format_rate
 
 __all__ = [
@@ -53,8 +56,6 @@ __all__ = [
     "throttle_profile_name",
 ]
 
-#: Profile names edgebill makes for itself start with this; plans may not use it.
-RESERVED_PREFIX: Final = "edgebill-"
 #: The profile of blocked (suspended) subscribers: enough for DNS and the payment page, nothing more.
 BLOCKED_PROFILE: Final = "edgebill-blocked"
 BLOCK_RATE: Final = RateLimit(download=64_000, upload=64_000)
@@ -128,47 +129,70 @@ def compile_desired(
     profiles: dict[str, RateLimit] = {}
     subscribers: dict[str, SubscriberSpec] = {}
     addresses: dict[IPv4Address, int] = {}
+    refused: list[Refused] = []
     for record in services:
         if record.state == "terminated":
             continue
-        where = f"service {record.service_id}"
-        if record.plan_name.startswith(RESERVED_PREFIX):
-            raise ProvisioningError(
-                f"{where}: plan name {record.plan_name!r} starts with the reserved prefix {RESERVED_PREFIX!r}"
-            )
-        key = subscriber_key(record)
-        if record.connection == "pppoe" and not record.password:
-            raise ProvisioningError(f"{where}: a PPPoE service needs a password")
-        if record.connection == "static" and record.address is None:
-            raise ProvisioningError(f"{where}: a static-IP service needs an address")
-        if key in subscribers:
-            other = subscribers[key].service_id
-            raise ProvisioningError(f"{where}: key {key!r} is already used by service {other}")
-        if record.address is not None:
-            if record.address in addresses:
-                raise ProvisioningError(
-                    f"{where}: address {record.address} is already used by service {addresses[record.address]}"
-                )
-            addresses[record.address] = record.service_id
-        profile, rate = _profile_and_rate(record, throttle_rate, enforcement)
-        # The plan's own profile is declared even while a service is throttled or blocked: no churn on resume.
-        for name, value in ((record.plan_name, record.plan_rate), (profile, rate)):
-            known = profiles.setdefault(name, value)
-            if known != value:
-                raise ProvisioningError(f"{where}: profile {name!r} is used with two different rates")
-        subscribers[key] = SubscriberSpec(
-            key=key,
-            service_id=record.service_id,
-            connection=record.connection,
-            profile=profile,
-            rate=rate,
-            state=record.state,
-            login=record.login if record.connection == "pppoe" else None,
-            password=record.password if record.connection == "pppoe" else None,
-            address=record.address,
-        )
+        try:
+            spec, wanted = _subscriber(record, throttle_rate, enforcement, subscribers, addresses, profiles)
+        except ProvisioningError as exc:
+            refused.append(Refused(record.service_id, str(exc)))
+            continue
+        profiles.update(wanted)
+        if spec.address is not None:
+            addresses[spec.address] = spec.service_id
+        subscribers[spec.key] = spec
     return DesiredState(
         profiles=tuple(ProfileSpec(name, profiles[name]) for name in sorted(profiles)),
         subscribers=tuple(subscribers[key] for key in sorted(subscribers)),
         enforcement=enforcement,
+        refused=tuple(refused),
     )
+
+
+def _subscriber(
+    record: ServiceRecord,
+    throttle_rate: RateLimit,
+    enforcement: EnforcementSpec,
+    subscribers: dict[str, SubscriberSpec],
+    addresses: dict[IPv4Address, int],
+    profiles: dict[str, RateLimit],
+) -> tuple[SubscriberSpec, dict[str, RateLimit]]:
+    """One service's subscriber and the profiles it needs, or :class:`ProvisioningError` when it cannot join the
+    ones compiled so far."""
+    where = f"service {record.service_id}"
+    if record.plan_name.startswith(RESERVED_PREFIX):
+        raise ProvisioningError(
+            f"{where}: plan name {record.plan_name!r} starts with the reserved prefix {RESERVED_PREFIX!r}"
+        )
+    key = subscriber_key(record)
+    if record.connection == "pppoe" and not record.password:
+        raise ProvisioningError(f"{where}: a PPPoE service needs a password")
+    if record.connection == "static" and record.address is None:
+        raise ProvisioningError(f"{where}: a static-IP service needs an address")
+    if key in subscribers:
+        raise ProvisioningError(f"{where}: key {key!r} is already used by service {subscribers[key].service_id}")
+    if record.address is not None and record.address in addresses:
+        raise ProvisioningError(
+            f"{where}: address {record.address} is already used by service {addresses[record.address]}"
+        )
+    profile, rate = _profile_and_rate(record, throttle_rate, enforcement)
+    # The plan's own profile is declared even while a service is throttled or blocked: no churn on resume.
+    wanted: dict[str, RateLimit] = {}
+    for name, value in ((record.plan_name, record.plan_rate), (profile, rate)):
+        known = profiles.get(name, wanted.get(name, value))
+        if known != value:
+            raise ProvisioningError(f"{where}: profile {name!r} is used with two different rates")
+        wanted[name] = value
+    spec = SubscriberSpec(
+        key=key,
+        service_id=record.service_id,
+        connection=record.connection,
+        profile=profile,
+        rate=rate,
+        state=record.state,
+        login=record.login if record.connection == "pppoe" else None,
+        password=record.password if record.connection == "pppoe" else None,
+        address=record.address,
+    )
+    return spec, wanted

@@ -85,6 +85,7 @@ def get_service(service_id: int) -> ResponseReturnValue:
         "headline": d.headline,
         "findings": [{"severity": f.severity, "title": f.title, "detail": f.detail} for f in d.findings],
         "pending_ops": d.pending_ops,
+        "conflict": d.conflict,
     }
     return jsonify(body)
 

@@ -186,4 +186,5 @@ def routers_page() -> str:
         "routers.html",
         routers=routers.list_routers(session, include_retired=True),
         counts=subs.count_by_router(session),
+        conflicts=ops.conflicts_by_router(session),
     )

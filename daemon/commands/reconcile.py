@@ -2,7 +2,8 @@
 
 It prints the plan for each router (like a terraform plan: ``+`` add, ``~`` change, ``-`` remove) and applies it
 unless ``--dry-run``; with ``--service ID`` (repeatable) it reads and writes only those services' entries, on their
-routers. Routers are reconciled concurrently.
+routers. Routers are reconciled concurrently. It prints each conflict (an entry the router does not carry, and
+why) and exits 1 when a router failed or conflicts remain.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import argparse
 from daemon.commands.common import CliError, SubParsers, checked_engine, command, positive_int, print_json
 from daemon.config import ConfigError, Settings
 from daemon.db import session_factory
-from daemon.reconcile import ReconcileReport, reconcile_all, reconcile_router, services_by_router
+from daemon.reconcile import ReconcileReport, reconcile_all, reconcile_router
+from daemon.services.services import services_by_router
 
 
 def register(sub: SubParsers) -> None:
@@ -36,12 +38,15 @@ def print_report(report: ReconcileReport) -> None:
     for line in report.plan:
         print(f"  {line}")
     for conflict in report.conflicts:
-        print(f"  ! {conflict}")
+        print(f"  ! conflict: {conflict}")
     if report.error:  # the summary line carries it
         return
-    if not report.plan:
+    if report.conflicts:
+        n = len(report.conflicts)
+        print(f"  {n} conflict{'' if n == 1 else 's'}: not on the router until the cause is fixed")
+    elif not report.plan:
         print("  no changes: the router matches the database")
-    elif report.dry_run:
+    if report.plan and report.dry_run:
         print("  (dry run: run without --dry-run to apply)")
 
 
@@ -72,4 +77,5 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     else:
         for report in reports:
             print_report(report)
-    return 0 if all(r.ok for r in reports) else 1
+    # Conflicts fail the command as errors do: what they keep off the router is not done.
+    return 0 if all(r.clean for r in reports) else 1

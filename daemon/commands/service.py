@@ -29,7 +29,7 @@ from daemon.commands.common import (
     transaction,
 )
 from daemon.config import Settings
-from daemon.services import services
+from daemon.services import ops, services
 from daemon.services.errors import Invalid
 from daemon.services.state import set_service_state
 
@@ -122,7 +122,9 @@ def cmd_service_list(args: argparse.Namespace) -> int:
 def cmd_service_show(args: argparse.Namespace) -> int:
     with transaction(args) as session:
         service = services.get_service(session, args.id)
-    show(args, service.to_json())
+        conflict = ops.conflicts_of_service(session, args.id)
+    # "not_on_router": why its router does not carry it (a conflict the last reconcile found), else null.
+    show(args, {**service.to_json(), "not_on_router": conflict})
     return 0
 
 

@@ -59,7 +59,9 @@ from daemon.config.secrets import fernet_keys, is_public_key
 from daemon.config.tables import REQUIRED, Source, Table, resolved
 from daemon.config.values import is_loopback, join_host_port, mask_url, suggest_zone, valid_host, zone
 from daemon.config.web import web_settings
+from policies import naming
 from policies.money import Currency, Money, UnknownCurrency, currency
+from policies.naming import NamingError
 from policies.rates import RateError, parse_rate
 
 __all__ = ["CONFIG_ENV", "SYSTEM_CONFIG", "default_config_path", "load_settings"]
@@ -119,7 +121,6 @@ def load_settings(path: Path | str) -> Settings:
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 _NAME_RULE: Final = 'must be 1-32 lower-case letters, digits, "_" or "-", starting with a letter or digit'
 _TEMPLATE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
-_ADDRESS_LIST = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 _SERIES = re.compile(r"[A-Za-z0-9][A-Za-z0-9_./-]{0,15}")
 _DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
@@ -390,12 +391,10 @@ class _Loader:
     def enforcement(self, sec: Table, base_url: str) -> EnforcementSettings:
         sec.check_keys(known_keys(EnforcementSettings))
         address_list = sec.string("address_list", "edgebill-overdue")
-        if not _ADDRESS_LIST.fullmatch(address_list):
-            sec.fail(
-                "address_list",
-                'must be 1-63 letters, digits, "_", "." or "-", starting with a letter or digit, '
-                f"got {_show(address_list)}",
-            )
+        try:
+            naming.address_list(address_list)
+        except NamingError as exc:
+            sec.fail("address_list", str(exc).removeprefix("address list "))
         mode = sec.choice("suspend_mode", SUSPEND_MODES, "disable")
         page = sec.url("payment_page_url", allow_query=True) if sec.has("payment_page_url") else base_url
         return EnforcementSettings(address_list=address_list, suspend_mode=mode, payment_page_url=page)

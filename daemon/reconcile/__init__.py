@@ -14,8 +14,6 @@ from __future__ import annotations
 from daemon.reconcile.engine import DISCONNECT, RECONCILE, reconcile_all, reconcile_router, retry_delay
 from daemon.reconcile.load import ReconcileSettings, desired_state
 from daemon.reconcile.report import ReconcileReport
-from daemon.services.ops import due_services
-from daemon.services.services import services_by_router
 
 __all__ = [
     "DISCONNECT",
@@ -23,9 +21,7 @@ __all__ = [
     "ReconcileReport",
     "ReconcileSettings",
     "desired_state",
-    "due_services",
     "reconcile_all",
     "reconcile_router",
     "retry_delay",
-    "services_by_router",
 ]

@@ -8,11 +8,19 @@ One run for one router, :func:`reconcile_router`:
    unless it is a dry run, ``apply()`` the plan, run the pending exactly-once operations (``disconnect``) in
    queue order, and ``read_state()`` again to confirm nothing is left to do.
 3. In a second transaction, record what happened: the router's status, facts, ``last_sync_at`` and
-   ``last_error``; an audit entry when anything was written (``router.reconcile``, or ``router.drift`` when
-   the router had changed although nothing was pending: someone edited it by hand); and the operations:
-   ``reconcile`` rows are done once a run succeeds, ``disconnect`` rows once their session is dropped (or was
-   already gone). A failed run leaves them pending with one more attempt and a later ``not_before``
+   ``last_error`` (after a run without error: the conflicts it found); an audit entry when anything was
+   written (``router.reconcile``, or ``router.drift`` when the router had changed although nothing was
+   pending: someone edited it by hand); and the operations: ``reconcile`` rows are done once a run succeeds
+   (unless their service is in conflict), ``disconnect`` rows once their session is dropped (or was already
+   gone). A failed run leaves them pending with one more attempt and a later ``not_before``
    (:func:`retry_delay`), so they complete when the router returns.
+
+A conflict is never silent. An entry the router cannot carry (a name it refuses, an address outside a
+gateway's subnets) or whose key is held by an entry edgebill does not own is reported in the plan, and the
+service it belongs to (:func:`conflicted_services`) is not done: its ``reconcile`` operation stays pending with
+the conflict as its ``last_error`` (:func:`daemon.services.ops.mark_conflict`), retried with backoff, so it
+completes once the cause is fixed. A service found in conflict without a pending operation (one stored before
+the rule that refuses it) is given one. The router row's ``last_error`` lists the conflicts of a clean run.
 
 A scoped run (``services=``) loads only those services (terminated ones too: their entries are removed) and
 only their pending operations, and reads, plans and writes only their entries (:class:`drivers.models.Scope`);
@@ -45,10 +53,19 @@ from daemon.services import audit, ops, routers
 from daemon.services.errors import ServiceError
 from drivers import DriverFactory
 from drivers.base import ApplyError, Driver, DriverError, ScopeUnavailable
-from drivers.models import ChangeSet
+from drivers.models import Change, ChangeSet, Conflict
+from policies.desired import DesiredState
 from policies.provisioning import ProvisioningError
 
-__all__ = ["DISCONNECT", "RECONCILE", "reconcile_all", "reconcile_router", "retry_delay"]
+__all__ = [
+    "DISCONNECT",
+    "RECONCILE",
+    "conflict_lines",
+    "conflicted_services",
+    "reconcile_all",
+    "reconcile_router",
+    "retry_delay",
+]
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +97,7 @@ class _Run:
     applied: list[str] = field(default_factory=list)
     disconnected: list[str] = field(default_factory=list)
     done_ops: list[int] = field(default_factory=list)
+    conflicted: dict[int, str] = field(default_factory=dict)
     residual: int = 0
     facts: tuple[str, str, str] | None = None
     error: DriverError | None = None
@@ -136,10 +154,11 @@ def reconcile_router(
                     loaded = load(session, settings, router_name)
                 run.facts = _facts(router)
                 run.plan = router.plan(loaded.desired, router.read_state())
+            run.conflicted = conflicted_services(run.plan.conflicts, loaded.desired)
             if not dry_run:
                 _apply(router, run.plan, loaded.ops, run)
                 if run.applied:  # read back what the router now holds; nothing written, nothing to confirm
-                    run.residual = _residual(router, loaded)
+                    _hold_residual(run, _residual(router, loaded), loaded)
     except ApplyError as exc:
         run.applied.extend(c.describe() for c in exc.applied)
         run.error = exc
@@ -151,7 +170,8 @@ def reconcile_router(
     except (ConfigError, SecretError) as exc:  # a secret read by the driver, or by the full run's load
         return _unusable(session_factory, router_name, exc, started, dry_run, None)
 
-    plan = run.plan or ChangeSet()
+    # Not ``run.plan or ChangeSet()``: a plan of conflicts alone has no changes, so its length is 0.
+    plan = run.plan if run.plan is not None else ChangeSet()
     # Drift is an unexpected change found by a full run; a scoped run looks at too little to claim it.
     drift = bool(plan.changes) and not loaded.ops and loaded.scope is None
     if not dry_run:
@@ -164,17 +184,18 @@ def reconcile_router(
         finished_at=utcnow(),
         plan=tuple(c.describe() for c in plan.changes),
         counts=plan.counts(),
-        conflicts=tuple(f"{c.kind} {c.key}: {c.reason}" for c in plan.conflicts),
+        conflicts=tuple(conflict_lines(plan.conflicts, loaded.desired)),
         applied=tuple(run.applied),
         disconnected=tuple(run.disconnected),
         drift=drift and not dry_run,
         ops_done=len(run.done_ops),
         ops_pending=0 if dry_run else len(loaded.ops) - len(run.done_ops),
+        conflicted=tuple(sorted(run.conflicted)),
         residual=run.residual,
         error=str(run.error) if run.error else None,
         scope=loaded.services,
     )
-    if report.error:
+    if report.error or report.conflicts:
         log.warning("reconcile %s", report.summary())
     elif report.residual:
         log.warning("reconcile %s: the router still differs after apply; it may spell a value differently", router_name)
@@ -206,13 +227,27 @@ def _unusable(
     return ReconcileReport(router_name, dry_run, started, utcnow(), error=error, scope=scope)
 
 
-def _residual(router: Driver, loaded: Loaded) -> int:
-    """How many changes a plan against a fresh read still finds (zero once the router holds what was written)."""
+def _residual(router: Driver, loaded: Loaded) -> tuple[Change, ...]:
+    """The changes a plan against a fresh read still finds (none once the router holds what was written)."""
     try:
-        return len(router.plan(loaded.desired, router.read_state(loaded.scope), loaded.scope).changes)
+        return router.plan(loaded.desired, router.read_state(loaded.scope), loaded.scope).changes
     except ScopeUnavailable as exc:  # the writes are done; the next full run confirms them
         log.info("cannot confirm the scoped run: %s", exc)
-        return 0
+        return ()
+
+
+def _hold_residual(run: _Run, residual: Sequence[Change], loaded: Loaded) -> None:
+    """A write the router did not keep is not done: its service's operations stay pending, as for a conflict."""
+    run.residual = len(residual)
+    held = conflicted_services(
+        [Conflict(c.kind, c.key, "still differs after it was written (the router may spell it differently)")
+         for c in residual],
+        loaded.desired,
+    )  # fmt: skip
+    for service_id, reason in held.items():
+        run.conflicted.setdefault(service_id, reason)
+    kept = {op.id for op in loaded.ops if op.op == RECONCILE and op.service_id in held}
+    run.done_ops = [op_id for op_id in run.done_ops if op_id not in kept]
 
 
 def _facts(router: Driver) -> tuple[str, str, str]:
@@ -229,7 +264,8 @@ def _apply(router: Driver, plan: ChangeSet, pending: Sequence[QueuedOp], run: _R
     dropped = set(run.disconnected) | set(plan.disconnect)
     for op in pending:
         if op.op == RECONCILE:
-            run.done_ops.append(op.id)
+            if op.service_id not in run.conflicted:  # a service in conflict is not done: it stays pending
+                run.done_ops.append(op.id)
         elif op.op == DISCONNECT:
             if op.key is None:
                 log.warning("router operation %s (disconnect) names no session; completing it", op.id)
@@ -243,10 +279,41 @@ def _apply(router: Driver, plan: ChangeSet, pending: Sequence[QueuedOp], run: _R
             log.warning("router operation %s has unknown kind %r; left pending", op.id, op.op)
 
 
+def conflict_lines(conflicts: Sequence[Conflict], desired: DesiredState) -> list[str]:
+    """One secret-free line per conflict: the services ``desired`` left out, then the driver's ``conflicts``."""
+    return [r.reason for r in desired.refused] + [f"{c.kind} {c.key}: {c.reason}" for c in conflicts]
+
+
+def conflicted_services(conflicts: Sequence[Conflict], desired: DesiredState) -> dict[int, str]:
+    """The services that ``conflicts`` (or ``desired`` itself) keep off the router, each with the first reason.
+
+    The services ``desired`` refused come first. A driver's conflict names its entry by key: a subscriber's
+    key, an address-list entry ``list|address``, or a profile (every subscriber on it is then in conflict).
+    Conflicts that name none of these (a table of the router's own) belong to the router alone.
+    """
+    by_key = {s.key: s.service_id for s in desired.subscribers}
+    by_address = {str(s.address): s.service_id for s in desired.subscribers if s.address is not None}
+    out: dict[int, str] = {r.service_id: r.reason for r in reversed(desired.refused)}
+    for c in conflicts:
+        reason = f"{c.kind} {c.key}: {c.reason}"
+        if c.key in by_key:
+            ids = [by_key[c.key]]
+        elif "|" in c.key and c.key.rpartition("|")[2] in by_address:
+            ids = [by_address[c.key.rpartition("|")[2]]]
+        else:
+            ids = [s.service_id for s in desired.subscribers if s.profile == c.key]
+        for service_id in ids:
+            out.setdefault(service_id, reason)
+    return out
+
+
 def _record(session: Session, loaded: Loaded, name: str, plan: ChangeSet, run: _Run, drift: bool) -> None:
-    row = routers.record_contact(
-        session, loaded.router_id, facts=run.facts, error=str(run.error) if run.error is not None else None
-    )
+    error = str(run.error) if run.error is not None else None
+    conflicts = conflict_lines(plan.conflicts, loaded.desired)
+    if loaded.services is not None:  # a scoped run saw only its services' conflicts: keep the others'
+        others = ops.conflicts_by_router(session, loaded.router_id).get(loaded.router_id, {})
+        conflicts += [reason for sid, reason in sorted(others.items()) if sid not in loaded.services]
+    row = routers.record_contact(session, loaded.router_id, facts=run.facts, error=error, conflicts=conflicts)
     if row is None:  # deleted meanwhile: nothing to record against
         return
     if run.applied or run.disconnected:
@@ -270,12 +337,25 @@ def _record(session: Session, loaded: Loaded, name: str, plan: ChangeSet, run: _
             entity_id=row.id,
         )
     done = set(run.done_ops)
+    queued: set[int] = set()
     for op in loaded.ops:
         if op.id in done:
             ops.mark_done(session, op.id)
         elif run.error is not None and op.op in (RECONCILE, DISCONNECT):
             attempts = ops.attempts(session, op.id) + 1
             ops.mark_failed(session, op.id, str(run.error), retry_in=retry_delay(attempts))
+        elif op.op == RECONCILE and op.service_id in run.conflicted:
+            attempts = ops.attempts(session, op.id) + 1
+            ops.mark_conflict(session, op.id, run.conflicted[op.service_id], retry_in=retry_delay(attempts))
+            queued.add(op.service_id)
+    if run.error is not None:
+        return
+    # A service in conflict with nothing queued (stored before the rule that refuses it, or its operation done
+    # by an older version): queue one, so that the conflict shows on the service and is retried until fixed.
+    for service_id, reason in sorted(run.conflicted.items()):
+        if service_id not in queued:
+            op_row = ops.enqueue_reconcile(session, row.id, reason="router.conflict", service_id=service_id)
+            ops.mark_conflict(session, op_row.id, reason, retry_in=retry_delay(1))
 
 
 # --- all routers -----------------------------------------------------------------------------------------------

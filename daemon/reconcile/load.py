@@ -196,7 +196,9 @@ def _scoped_state(
     box = SecretBox(settings.security.fernet_keys()) if needs_key else None
     records = [_record_of(row, box) for row in rows]
     desired = _compile(settings, records)
-    return desired, Scope.of(desired, (subscriber_key(record) for record in records))
+    # A PPPoE service without a login has no key: it is refused by the desired state, and has nothing to remove.
+    keys = (subscriber_key(r) for r in records if r.connection is not ConnectionType.PPPOE or r.login)
+    return desired, Scope.of(desired, keys)
 
 
 def load(session: Session, settings: ReconcileSettings, name: str, services: tuple[int, ...] | None = None) -> Loaded:

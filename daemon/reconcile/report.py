@@ -19,6 +19,8 @@ JsonDict = dict[str, Any]
 class ReconcileReport:
     """The outcome of one run for one router; ``plan`` holds secret-free lines from ``Change.describe()``.
 
+    ``conflicts`` are the entries the router does not carry (a value it refuses, a key held by an entry edgebill
+    does not own), one secret-free line each, and ``conflicted`` the services they keep off the router.
     ``scope`` lists the services a scoped run was limited to; it is None for a full run (and for a scoped run
     the driver could not narrow, which ran in full instead). A scoped run never reports ``drift``.
     """
@@ -35,6 +37,7 @@ class ReconcileReport:
     drift: bool = False
     ops_done: int = 0
     ops_pending: int = 0
+    conflicted: tuple[int, ...] = ()
     residual: int = 0
     error: str | None = None
     scope: tuple[int, ...] | None = None
@@ -42,6 +45,12 @@ class ReconcileReport:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def clean(self) -> bool:
+        """No error, no conflict and nothing left differing after the writes: the router carries everything the
+        database says (or will, once a dry run's plan is applied)."""
+        return self.ok and not self.conflicts and not self.residual
 
     @property
     def changed(self) -> bool:
@@ -63,7 +72,8 @@ class ReconcileReport:
         if self.disconnected:
             parts.append(f"{len(self.disconnected)} disconnected")
         if self.conflicts:
-            parts.append(f"{len(self.conflicts)} conflicts")
+            n = len(self.conflicts)
+            parts.append(f"{n} conflict{'' if n == 1 else 's'}")
         if self.drift:
             parts.append("drift corrected")
         if self.ops_done or self.ops_pending:
@@ -86,6 +96,7 @@ class ReconcileReport:
             "plan": list(self.plan),
             "counts": dict(self.counts),
             "conflicts": list(self.conflicts),
+            "conflicted_services": list(self.conflicted),
             "applied": list(self.applied),
             "disconnected": list(self.disconnected),
             "drift": self.drift,

@@ -5,9 +5,11 @@ from __future__ import annotations
 import ipaddress
 import re
 import unicodedata
+from collections.abc import Iterable
 
 from daemon.services.errors import Invalid
-from policies.plans import PlanError, validate_login
+from policies import naming
+from policies.naming import NamingError
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _TAG = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
@@ -17,7 +19,6 @@ _USERNAME = re.compile(r"[a-z_][a-z0-9_.-]{0,63}")
 
 MIN_USER_PASSWORD = 8
 MAX_PASSWORD = 1024
-MAX_PPPOE_PASSWORD = 64
 
 
 def shown(value: str, limit: int = 40) -> str:
@@ -83,22 +84,49 @@ def phone(value: str | None) -> str | None:
 
 
 def pppoe_login(value: str) -> str:
-    """A PPPoE login by the rule of :func:`policies.plans.validate_login`."""
+    """A PPPoE login by the rule of :func:`policies.naming.pppoe_login`."""
     try:
-        return validate_login(value)
-    except PlanError as exc:
+        return naming.pppoe_login(value)
+    except NamingError as exc:
+        raise Invalid(str(exc)) from None
+
+
+def plan_name(value: str) -> str:
+    """A plan name a router can carry as a profile, by :func:`policies.naming.plan_name`."""
+    try:
+        return naming.plan_name(value)
+    except NamingError as exc:
         raise Invalid(str(exc)) from None
 
 
 def pppoe_password(value: str) -> str:
-    """A PPPoE secret: printable ASCII without spaces, 1 to 64 characters (what routers accept everywhere)."""
-    if not value:
-        raise Invalid("PPPoE password must not be empty")
-    if len(value) > MAX_PPPOE_PASSWORD:
-        raise Invalid(f"PPPoE password is too long (at most {MAX_PPPOE_PASSWORD} characters)")
-    if not all("!" <= ch <= "~" for ch in value):
-        raise Invalid("PPPoE password must be printable ASCII without spaces")
-    return value
+    """A PPPoE secret by the rule of :func:`policies.naming.pppoe_password`."""
+    try:
+        return naming.pppoe_password(value)
+    except NamingError as exc:
+        raise Invalid(str(exc)) from None
+
+
+def carried(
+    router: str,
+    carrier: naming.Carrier,
+    *,
+    login: str | None,
+    password: str | None,
+    address: str | None,
+    others: Iterable[str | None] = (),
+) -> None:
+    """Refuse a service that ``router`` (a router like ``carrier``, carrying services at the addresses
+    ``others``) cannot carry, by :func:`policies.naming.subscriber_problem`."""
+    problem = naming.subscriber_problem(
+        carrier,
+        login=login,
+        password=password,
+        address=ipaddress.IPv4Address(address) if address else None,
+        others=(ipaddress.IPv4Address(a) for a in others if a),
+    )
+    if problem is not None:
+        raise Invalid(f"router {router!r} cannot carry this service: {problem}")
 
 
 def user_password(value: str) -> str:

@@ -2,7 +2,8 @@
 
 :func:`diagnose_service` looks at the service's state and its reason, the plan's rates, the router's health and
 last sync, router operations still waiting to be carried out, the customer's unpaid balance and overdue invoices,
-and a promise to pay, and turns them into :class:`Finding` lines ordered by how much they explain.
+a promise to pay, and a conflict that keeps the service off its router, and turns them into :class:`Finding`
+lines ordered by how much they explain.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from daemon.db.models import (
     Service,
     UsageSample,
 )
-from daemon.services import invoices, ledger
+from daemon.services import invoices, ledger, ops
 from daemon.services.plans import plan_spec, schedule_for
 from daemon.services.usage import period_usage
 from policies.desired import ServiceState
@@ -53,6 +54,8 @@ class Diagnosis:
     balance: Money
     pending_ops: int
     last_sample_at: datetime | None
+    #: Why the router does not carry the service (a conflict found by the last reconcile), or None.
+    conflict: str | None = None
 
 
 def human_bytes(count: int) -> str:
@@ -112,6 +115,17 @@ def diagnose_service(session: Session, service_id: int, billing: BillingSettings
     else:
         headline = f"Terminated since {since}: {reason}"
         findings.append(Finding("problem", "Service is terminated", reason))
+
+    conflict = ops.conflicts_of_service(session, svc.id) if svc.state is not ServiceState.TERMINATED else None
+    if conflict is not None:
+        headline = f"Not on the router: {conflict}"
+        findings.append(
+            Finding(
+                "problem",
+                f"Not on router {router.name}",
+                f"{conflict}. The router does not carry this service; it is retried until the cause is fixed.",
+            )
+        )
 
     if router.status is RouterStatus.DOWN:
         findings.append(
@@ -199,4 +213,5 @@ def diagnose_service(session: Session, service_id: int, billing: BillingSettings
         balance=balance,
         pending_ops=pending_ops,
         last_sample_at=last.taken_at if last else None,
+        conflict=conflict,
     )

@@ -16,23 +16,27 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Select, func, select, text
 from sqlalchemy.orm import Session
 
 from daemon.db.models import Router, RouterOp, RouterOpStatus, utcnow
 from daemon.services.errors import Conflict, Invalid, NotFound
 
 __all__ = [
+    "CONFLICT_KEY",
     "DISCONNECT",
     "NOTIFY_CHANNEL",
     "RECONCILE",
     "RouterOpRecord",
     "attempts",
+    "conflicts_by_router",
+    "conflicts_of_service",
     "due_ops",
     "due_services",
     "enqueue",
     "enqueue_reconcile",
     "list_ops",
+    "mark_conflict",
     "mark_done",
     "mark_failed",
     "pending_by_router",
@@ -48,6 +52,9 @@ DISCONNECT = "disconnect"
 
 #: The PostgreSQL channel :func:`enqueue` notifies, with the router's id as payload.
 NOTIFY_CHANNEL = "edgebill_router_ops"
+
+#: The payload key of a pending operation whose service the router cannot carry: the conflict's reason.
+CONFLICT_KEY = "conflict"
 
 JsonDict = dict[str, Any]
 
@@ -257,6 +264,46 @@ def mark_done(session: Session, op_id: int) -> None:
 def mark_failed(session: Session, op_id: int, error: str, *, retry_in: timedelta | None) -> None:
     """Record a failed attempt: retried after ``retry_in``, or given up (status ``failed``) when ``None``."""
     row = _get(session, op_id)
+    _failed(row, error, retry_in)
+    if CONFLICT_KEY in row.payload:
+        row.payload = {k: v for k, v in row.payload.items() if k != CONFLICT_KEY}
+    session.flush()
+
+
+def mark_conflict(session: Session, op_id: int, reason: str, *, retry_in: timedelta) -> None:
+    """Record that the router cannot carry the operation's service (``reason``); it stays pending, retried after
+    ``retry_in``, so it completes once the cause is fixed. The reason is its ``last_error`` and is kept in its
+    payload (``conflict``) while it lasts: :func:`conflicts_of_service` reads it back."""
+    row = _get(session, op_id)
+    _failed(row, reason, retry_in)
+    row.payload = {**row.payload, CONFLICT_KEY: reason[:2000]}
+    session.flush()
+
+
+def _conflicts(session: Session, query: Select[RouterOp]) -> list[RouterOp]:
+    query = query.where(RouterOp.status == RouterOpStatus.PENDING).order_by(RouterOp.id)
+    return [row for row in session.scalars(query) if row.payload.get(CONFLICT_KEY)]
+
+
+def conflicts_of_service(session: Session, service_id: int) -> str | None:
+    """Why the router does not carry service ``service_id`` (its latest pending conflict), or None."""
+    rows = _conflicts(session, select(RouterOp).where(RouterOp.service_id == service_id))
+    return str(rows[-1].payload[CONFLICT_KEY]) if rows else None
+
+
+def conflicts_by_router(session: Session, router_id: int | None = None) -> dict[int, dict[int, str]]:
+    """The services each router does not carry because of a conflict, with the reason (routers without left out)."""
+    query = select(RouterOp).where(RouterOp.service_id.is_not(None))
+    if router_id is not None:
+        query = query.where(RouterOp.router_id == router_id)
+    out: dict[int, dict[int, str]] = {}
+    for row in _conflicts(session, query):
+        assert row.service_id is not None
+        out.setdefault(row.router_id, {})[row.service_id] = str(row.payload[CONFLICT_KEY])
+    return out
+
+
+def _failed(row: RouterOp, error: str, retry_in: timedelta | None) -> None:
     row.attempts += 1
     row.last_error = error[:2000]
     if retry_in is None:
@@ -264,4 +311,3 @@ def mark_failed(session: Session, op_id: int, error: str, *, retry_in: timedelta
         row.done_at = utcnow()
     else:
         row.not_before = utcnow() + retry_in
-    session.flush()

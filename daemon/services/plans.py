@@ -210,6 +210,7 @@ def create_plan(session: Session, actor: str, spec: PlanSpec) -> PlanRecord:
     :class:`Conflict` when the name is taken, :class:`Invalid` when it cannot be stored exactly.
     """
     _check_storable(spec)
+    check.plan_name(spec.name)
     if session.scalars(select(Plan.id).where(Plan.name == spec.name)).first() is not None:
         raise Conflict(f"plan {spec.name!r} already exists")
     burst = spec.rate.burst

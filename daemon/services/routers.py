@@ -31,6 +31,7 @@ __all__ = [
     "RoutersConfig",
     "SyncResult",
     "check_router",
+    "conflict_summary",
     "find_router",
     "get_router",
     "list_routers",
@@ -216,13 +217,19 @@ def find_router(session: Session, name: str) -> Router | None:
 
 
 def record_contact(
-    session: Session, router_id: int, *, facts: tuple[str, str, str] | None, error: str | None
+    session: Session,
+    router_id: int,
+    *,
+    facts: tuple[str, str, str] | None,
+    error: str | None,
+    conflicts: Sequence[str] = (),
 ) -> Router | None:
     """Record the outcome of a run against router ``router_id``; None when the row is gone (nothing recorded).
 
     ``facts`` (identity, version, model) read from the router mark it up and seen now; an ``error`` without them
     marks it down. A run without error is the router's last sync; an error (cut to 2,000 characters) is kept as
-    ``last_error`` until the next successful one.
+    ``last_error`` until the next successful one. A run without error but with ``conflicts`` (entries the router
+    does not carry) keeps them as ``last_error``, so they stay visible until resolved.
     """
     row = session.get(Router, router_id)
     if row is None:
@@ -236,10 +243,18 @@ def record_contact(
         row.status = RouterStatus.DOWN
     if error is None:
         row.last_sync_at = now
-        row.last_error = None
+        row.last_error = conflict_summary(conflicts)
     else:
         row.last_error = error[:2000]
     return row
+
+
+def conflict_summary(conflicts: Sequence[str]) -> str | None:
+    """``2 conflicts (not on the router): first; second``, cut to 2,000 characters; None without conflicts."""
+    if not conflicts:
+        return None
+    n = len(conflicts)
+    return f"{n} conflict{'' if n == 1 else 's'} (not on the router): {'; '.join(conflicts)}"[:2000]
 
 
 def get_router(session: Session, name: str) -> RouterRecord:

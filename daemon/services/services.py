@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from daemon.config import Settings
+from daemon.config import ConfigError, Settings
 from daemon.db.models import OverQuota, Plan, Router, Service, utcnow
 from daemon.security import SecretBox
 from daemon.services import _validate as check
@@ -24,11 +24,13 @@ from daemon.services import audit, customers, ops, plans, routers
 from daemon.services._db import insert_unique
 from daemon.services.errors import Conflict, Invalid, NotFound
 from policies.desired import ConnectionType, ServiceState
+from policies.naming import Carrier
 from policies.rates import format_rate
 
 __all__ = [
     "ServiceRecord",
     "add_service",
+    "carrier",
     "count_by_router",
     "count_by_state",
     "customers_started_by",
@@ -231,11 +233,31 @@ def _check_unique(session: Session, router: Router, *, login: str | None, ipv4: 
             raise Conflict(f"IPv4 address {ipv4} is already used by service {other} on router {router.name!r}")
 
 
+def _addresses_on(session: Session, router_id: int) -> list[str]:
+    """The addresses of the services ``router_id`` carries (not terminated)."""
+    query = select(Service.ipv4).where(
+        Service.router_id == router_id, Service.state != ServiceState.TERMINATED, Service.ipv4.is_not(None)
+    )
+    return [address for address in session.scalars(query) if address is not None]
+
+
 def secret_box(source: Settings | SecretBox) -> SecretBox:
     """The box that encrypts PPPoE passwords: given, or made from ``settings.security`` keys."""
     if isinstance(source, SecretBox):
         return source
     return SecretBox(source.security.fernet_keys())
+
+
+def carrier(settings: Settings | SecretBox, router: Router) -> Carrier:
+    """What the entry checks know of ``router``: its kind, and its encoding and subnets when configured."""
+    if isinstance(settings, Settings):
+        try:
+            conf = settings.router(router.name)
+        except ConfigError:
+            conf = None
+        if conf is not None:
+            return Carrier(kind=conf.kind, encoding=conf.encoding, subnets=tuple(conf.subnets))
+    return Carrier(kind=router.kind.value)
 
 
 def add_service(
@@ -277,6 +299,9 @@ def add_service(
             raise Invalid("a start date is needed")
         started_on = datetime.now(settings.billing.timezone).date()
     box = secret_box(settings)
+    where = carrier(settings, router_row)
+    others = _addresses_on(session, router_row.id) if where.by_address else []
+    check.carried(router_row.name, where, login=login, password=secret, address=address, others=others)
     _check_unique(session, router_row, login=login, ipv4=address)
     row = Service(
         customer=customer,

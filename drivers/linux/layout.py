@@ -26,6 +26,7 @@ from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 from drivers.base import DriverError
+from policies.naming import SHAPING_GROUP_BITS, NamingError, address_list
 
 Direction = Literal["down", "up"]
 
@@ -33,7 +34,7 @@ Direction = Literal["down", "up"]
 ROOT_MAJOR: Final = 0xEB
 #: Child HTB qdisc majors (and root class minors) of the /24 groups: ``0x1000`` + 14 bits of the /24.
 GROUP_BASE: Final = 0x1000
-GROUP_BITS: Final = 14
+GROUP_BITS: Final = SHAPING_GROUP_BITS
 #: Kernel-assigned qdisc handles (the leaves) start here; edgebill's own majors stay below.
 AUTO_HANDLE_FIRST: Final = 0x8000
 #: At most this many subscribers per gateway: each has a leaf qdisc per direction, and the kernel assigns leaf
@@ -91,7 +92,6 @@ ORDER: Final = (
 )
 
 _IFNAME = re.compile(r"[A-Za-z0-9_.-]{1,15}")
-_SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 
 
 class LayoutError(DriverError, ValueError):
@@ -111,9 +111,10 @@ def check_ifname(name: str, what: str) -> str:
 
 
 def check_set_name(name: str) -> str:
-    if not _SET_NAME.fullmatch(name):
-        raise LayoutError(f"address list must be 1-63 letters, digits, '_', '.' or '-', got {name!r}")
-    return name
+    try:
+        return address_list(name)
+    except NamingError as exc:
+        raise LayoutError(str(exc)) from None
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,7 @@ from drivers.linux.layout import (
 from drivers.linux.scope import Targets
 from drivers.models import Action, Change, ChangeSet, Conflict, DesiredResources, Resource, Scope, index
 from policies.desired import DesiredState, EnforcementSpec, SubscriberSpec
+from policies.naming import address_problem
 
 # --- rendering desired state ------------------------------------------------------------------------------------
 
@@ -81,8 +82,7 @@ def placed(
             continue
         value = int(addr)
         if bounds and not any(value & mask == first for first, mask in bounds):
-            shown = ", ".join(str(n) for n in subnets)
-            conflicts.append(Conflict(KIND_SUB, spec.key, f"address {addr} is outside this gateway's subnets {shown}"))
+            conflicts.append(Conflict(KIND_SUB, spec.key, address_problem(addr, subnets) or "outside the subnets"))
             continue
         if not comment_ok(spec.key):
             conflicts.append(Conflict(KIND_SUB, spec.key, "key must be 1-128 bytes of printable text"))

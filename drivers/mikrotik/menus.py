@@ -20,7 +20,6 @@ relative to its target. Both therefore put the subscriber's upload first.
 
 from __future__ import annotations
 
-import codecs
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
@@ -29,6 +28,7 @@ from types import MappingProxyType
 from typing import Final
 
 from drivers.models import OWNER_MARK, Resource
+from policies.naming import MAX_NAME_LENGTH, NamingError, router_name
 from policies.rates import RateLimit, format_rate
 
 __all__ = [
@@ -91,8 +91,6 @@ UNSETTABLE: Final[Mapping[str, frozenset[str]]] = {
     ADDRESS_LIST: frozenset(),
 }
 
-#: The longest name edgebill writes (the database holds logins and plan names of up to 64 characters).
-MAX_NAME_LENGTH: Final = 64
 
 #: The highest rate written to a RouterOS rate property, in bits per second (a 40-bit counter: ~1.1 Tbit/s).
 MAX_ROUTEROS_RATE: Final = 0xFF_FFFF_FFFF
@@ -100,7 +98,7 @@ MAX_ROUTEROS_RATE: Final = 0xFF_FFFF_FFFF
 _SVC_PREFIX: Final = f"{OWNER_MARK}:svc="
 
 
-class InvalidRouterInput(ValueError):
+class InvalidRouterInput(NamingError):
     """A name or rate that cannot be written to a RouterOS router; the message is one line for the admin."""
 
 
@@ -110,39 +108,13 @@ class InvalidRouterInput(ValueError):
 def validate_name(name: str, *, what: str = "name", encoding: str = "utf-8") -> str:
     """Return ``name`` if RouterOS can hold it as a PPP secret, profile or queue name, else raise.
 
-    Refused: empty names, names longer than :data:`MAX_NAME_LENGTH`, leading or trailing spaces, control
-    characters, a leading ``*`` (RouterOS reads it as an item id), ``,`` (RouterOS splits lists on it), names
-    shaped like a dynamic interface (``<pppoe-x>``), and characters the router's ``encoding`` cannot store.
+    The rule is :func:`policies.naming.router_name` (the one the service layer checks at entry), its error
+    raised as :class:`InvalidRouterInput`.
     """
-    if not isinstance(name, str):
-        raise TypeError(f"{what} must be a string, got {type(name).__name__}")
-    shown = name if len(name) <= 40 else name[:37] + "..."
-    if not name:
-        raise InvalidRouterInput(f"{what} must not be empty")
-    if len(name) > MAX_NAME_LENGTH:
-        raise InvalidRouterInput(f"{what} {shown!r} is too long for a router (at most {MAX_NAME_LENGTH} characters)")
-    if name != name.strip():
-        raise InvalidRouterInput(f"{what} {shown!r} must not start or end with a space")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
-        raise InvalidRouterInput(f"{what} {shown!r} must not contain control characters")
-    if name.startswith("*"):
-        raise InvalidRouterInput(f"{what} {shown!r} must not start with '*' (RouterOS reads it as an item id)")
-    if "," in name:
-        raise InvalidRouterInput(f"{what} {shown!r} must not contain ',' (RouterOS splits lists on it)")
-    if name.startswith("<") and name.endswith(">"):
-        raise InvalidRouterInput(f"{what} {shown!r} looks like a dynamic RouterOS name ('<...>')")
     try:
-        codec = codecs.lookup(encoding)
-    except LookupError:
-        raise InvalidRouterInput(f"unknown router encoding {encoding!r}") from None
-    try:
-        name.encode(codec.name)
-    except UnicodeEncodeError as exc:
-        bad = name[exc.start : exc.end]
-        raise InvalidRouterInput(
-            f"{what} {shown!r} has characters the router's {codec.name} encoding cannot store: {bad!r}"
-        ) from None
-    return name
+        return router_name(name, what=what, encoding=encoding)
+    except NamingError as exc:
+        raise InvalidRouterInput(str(exc)) from None
 
 
 def validate_rate(rate: RateLimit, *, what: str = "rate", ceiling: int = MAX_ROUTEROS_RATE) -> RateLimit:

@@ -30,6 +30,7 @@ from drivers.mikrotik.menus import (
 )
 from drivers.models import Action, ChangeSet, Conflict, DesiredResources, Resource, Scope
 from policies.desired import DesiredState, ProfileSpec, SubscriberSpec
+from policies.naming import NamingError, pppoe_password
 
 __all__ = ["plan", "render"]
 
@@ -156,8 +157,10 @@ def _subscriber_problem(s: SubscriberSpec, encoding: str, profiles: set[str]) ->
             return f"profile {s.profile!r} is not in the desired state or cannot be written"
         if not s.password:
             return "a PPPoE secret needs a password"
-        if any(ord(ch) < 33 or ord(ch) > 126 for ch in s.password):
-            return "the PPPoE password must be printable ASCII without spaces"
+        try:
+            pppoe_password(s.password)
+        except NamingError as exc:
+            return str(exc)
     elif s.address is None:
         return "a static-IP service needs an address"
     return ""

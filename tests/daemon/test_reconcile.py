@@ -445,7 +445,7 @@ def test_a_scoped_run_pushes_one_change_and_completes_only_its_operations(
         set_service_plan(s, "admin", ids["alice"], "Fast 50M")
         set_service_state(s, "admin", ids["static"], "throttle")  # queued, but not in the scope
     with sessions() as s:
-        assert reconcile.due_services(s, "edge1") == frozenset({ids["alice"], ids["static"]})
+        assert ops.due_services(s, "edge1") == frozenset({ids["alice"], ids["static"]})
 
     report = reconcile.reconcile_router(sessions, settings, "edge1", services=[ids["alice"]])
     assert report.ok, report.error
@@ -464,7 +464,7 @@ def test_a_scoped_run_pushes_one_change_and_completes_only_its_operations(
         entry = s.scalars(select(AuditEntry).order_by(AuditEntry.id.desc())).first()
         assert entry is not None and entry.action == "router.reconcile"
         assert entry.after is not None and entry.after["scope"] == [ids["alice"]]
-        assert reconcile.due_services(s, "edge1") == frozenset({ids["static"]})
+        assert ops.due_services(s, "edge1") == frozenset({ids["static"]})
 
     # The same scoped run again writes nothing; a full run repairs bob and pushes the throttle.
     emulator.set_read_only(True)
@@ -477,7 +477,7 @@ def test_a_scoped_run_pushes_one_change_and_completes_only_its_operations(
     assert any(line.startswith("~ queue/simple svc-") for line in full.plan)
     assert all(op.status is RouterOpStatus.DONE for op in op_rows(sessions))
     with sessions() as s:
-        assert reconcile.due_services(s, "edge1") == frozenset()
+        assert ops.due_services(s, "edge1") == frozenset()
 
 
 def test_a_scoped_run_of_a_terminated_service_removes_its_entries(
@@ -546,7 +546,7 @@ def test_a_scoped_run_refuses_services_it_does_not_carry(
     with sessions.begin() as s:
         ops.enqueue_reconcile(s, ids["router"], reason="router.added")
     with sessions() as s:
-        assert reconcile.due_services(s, "edge1") is None  # an operation for the whole router: run it in full
+        assert ops.due_services(s, "edge1") is None  # an operation for the whole router: run it in full
 
 
 def add_service_on(sessions: sessionmaker[Session], router: str) -> int:

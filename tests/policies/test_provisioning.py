@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from ipaddress import IPv4Address
 
@@ -98,9 +99,13 @@ def test_terminated_services_are_absent() -> None:
         ([pppoe(1, "a"), pppoe(2, "b", rate=TINY)], "service 2: profile 'Home 10M' is used with two different rates"),
     ],
 )
-def test_inconsistent_services_are_refused(records: list[ServiceRecord], message: str) -> None:
-    with pytest.raises(ProvisioningError, match=message):
-        compile_desired(records)
+def test_inconsistent_services_are_left_out_and_the_others_kept(records: list[ServiceRecord], message: str) -> None:
+    good = pppoe(99, "zed", plan="Zed", rate=TINY)
+    desired = compile_desired([*records, good])
+    [refused] = desired.refused
+    assert re.search(message, refused.reason) and refused.reason.startswith(f"service {refused.service_id}: ")
+    assert {s.service_id for s in desired.subscribers} == {r.service_id for r in records} - {refused.service_id} | {99}
+    assert all(p.name != "edgebill-blocked" for p in desired.profiles)
 
 
 def test_terminated_duplicates_do_not_clash() -> None:

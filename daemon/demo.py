@@ -272,7 +272,11 @@ def run_demo(data_dir: Path) -> int:
     with emulated_routers(settings, data_dir):
         daemon = Daemon(settings, sessions)
         server = create_server(
-            create_app(settings, sessions=sessions), host=settings.web.host, port=settings.web.port, threads=4
+            create_app(settings, sessions=sessions),
+            host=settings.web.host,
+            port=settings.web.port,
+            threads=4,
+            max_request_body_size=2 * settings.web.max_request_bytes,
         )
         print(
             f"\nedgebill demo is running.\n"

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.config import Settings, default_config_path, load_settings
 from daemon.db import make_engine, session_factory
-from web import api, auth, billing, dashboard, errors, filters
+from web import api, auth, billing, dashboard, errors, filters, guards
 from web.context import SESSIONS_KEY, SETTINGS_KEY, close_db
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ def create_app(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.web.base_url.startswith("https://"),
+        PERMANENT_SESSION_LIFETIME=settings.web.session_lifetime,
         JSON_SORT_KEYS=False,
     )
     if test_config:
@@ -51,10 +52,12 @@ def create_app(
     app.extensions[SETTINGS_KEY] = settings
     app.extensions[SESSIONS_KEY] = sessions
     app.teardown_appcontext(close_db)
+    guards.install(app, settings.web)
     app.register_blueprint(auth.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(billing.bp)
+    auth.init_throttling(app, settings.web)
     filters.register(app)
     errors.register(app)
     log.info("web application ready for %s", settings.web.base_url)

@@ -1,7 +1,8 @@
 """REST API, ``/api/v1``: bearer-token authentication, JSON in and out.
 
 Tokens are created with ``edgebill token create USER NAME``; only their SHA-256 is stored. Every response is
-JSON, errors included: ``{"error": "not_found", "message": "no service 7"}``. Amounts are decimal strings.
+JSON, errors included (:mod:`web.guards`): ``{"error": "not_found", "message": "no service 7"}``. Amounts are
+decimal strings.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ from typing import TypeVar
 
 from flask import Blueprint, abort, g, jsonify, request
 from flask.typing import ResponseReturnValue
-from werkzeug.exceptions import HTTPException
 
 from daemon.services import NotFound, customers, ledger, plans, routers, services, users
 from daemon.services.diagnosis import diagnose_service
 from policies.desired import ServiceState
 from web.context import db, settings, today
+from web.guards import query_id
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +39,6 @@ def _authenticate() -> None:
         abort(401, description="unknown or revoked API token")
     db().commit()
     g.api_user = user
-
-
-@bp.errorhandler(HTTPException)
-def _error(exc: HTTPException) -> ResponseReturnValue:
-    code = exc.code or 500
-    name = (exc.name or "error").lower().replace(" ", "_")
-    return jsonify(error=name, message=exc.description), code
 
 
 def _or_404(what: str, ident: int, fetch: Callable[[], T]) -> T:
@@ -77,11 +71,8 @@ def list_plans() -> ResponseReturnValue:
 def list_services() -> ResponseReturnValue:
     state = request.args.get("state")
     if state is not None and state not in {s.value for s in ServiceState}:
-        abort(400, description=f"unknown state {state!r}")
-    customer = request.args.get("customer_id")
-    if customer is not None and not customer.isdigit():
-        abort(400, description="customer_id must be a number")
-    found = services.list_services(db(), state=state, customer_id=None if customer is None else int(customer))
+        abort(400, description=f"unknown state {state[:40]!r}")
+    found = services.list_services(db(), state=state, customer_id=query_id("customer_id"))
     return jsonify([s.to_json() for s in found])
 
 

@@ -19,7 +19,7 @@ from daemon.billing.payments import receive_payment
 from daemon.billing.pdf import render_invoice_pdf
 from daemon.db.errors import fault_of
 from daemon.db.models import UserRole
-from daemon.services import NotFound, ServiceError, customers, invoices, ledger, ops, payments, plans, routers
+from daemon.services import Invalid, NotFound, ServiceError, customers, invoices, ledger, ops, payments, plans, routers
 from daemon.services import services as subs
 from daemon.services.diagnosis import diagnose_service
 from daemon.services.state import set_service_state
@@ -68,7 +68,10 @@ def overview() -> str:
 @login_required()
 def customers_page() -> str:
     q = request.args.get("q", "").strip()
-    rows = customers.search_customers(db(), q, limit=PAGE_SIZE)
+    try:
+        rows = customers.search_customers(db(), q, limit=PAGE_SIZE)
+    except Invalid as exc:
+        abort(400, description=str(exc))
     return render_template("customers.html", customers=rows, q=q)
 
 
@@ -197,7 +200,7 @@ def service_state(service_id: int) -> Response:
     check_csrf()
     action = request.form.get("action", "")
     if action not in STAFF_ACTIONS:
-        abort(400, description=f"unknown action {action!r}")
+        abort(400, description=f"unknown action {action[:40]!r}")
     user = current_user()
     assert user is not None
     try:

@@ -23,6 +23,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from daemon.config import ConfigError
 from daemon.db.errors import fault_of, unavailable_reason
+from web.guards import is_machine_path
 
 __all__ = ["register"]
 
@@ -35,7 +36,7 @@ _PAGE = """<!doctype html>
 
 
 def _wants_json() -> bool:
-    if request.path.startswith(("/api/", "/webhooks/")) or request.is_json:
+    if is_machine_path(request.path) or request.is_json:
         return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return best == "application/json"

@@ -12,6 +12,9 @@ The signature is checked by the web endpoint (:mod:`web.billing`) before an even
 * The payment's external id is the payment intent's id (``stripe:pi_...``), else the event's, so a replayed
   event, or the two events of one checkout, record the payment once.
 * Other event types are acknowledged and ignored.
+* A malformed event is refused with :class:`MalformedEvent`: an amount that is not a positive integer below
+  2^63, a ``created`` time that is not a Unix time from 2000 on, or one more than :data:`CLOCK_SKEW` ahead of
+  this machine's clock.
 """
 
 from __future__ import annotations
@@ -20,24 +23,35 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from typing import Any, Literal
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Final, Literal
 
 from sqlalchemy.orm import Session
 
 from daemon.billing.payments import receive_payment
 from daemon.config import Settings
-from daemon.db.models import PaymentMethod
+from daemon.db.models import MAX_ID, PaymentMethod
 from daemon.services.errors import Invalid
 from policies.money import AmountOutOfRange, Money, UnknownCurrency, check_amount, currency
 
-__all__ = ["HANDLED_EVENTS", "WebhookOutcome", "handle_event"]
+__all__ = ["CLOCK_SKEW", "HANDLED_EVENTS", "MalformedEvent", "WebhookOutcome", "handle_event"]
 
 log = logging.getLogger(__name__)
 
 HANDLED_EVENTS = ("payment_intent.succeeded", "checkout.session.completed")
 
 _CUSTOMER = re.compile(r"[Cc]?([0-9]{1,12})")
+
+#: How far ahead of this machine's clock an event's ``created`` time may be.
+CLOCK_SKEW: Final = timedelta(minutes=5)
+#: The earliest ``created`` time accepted (2000-01-01).
+_EARLIEST: Final = datetime(2000, 1, 1, tzinfo=UTC)
+#: The largest amount a payment row can hold, in minor units.
+_MAX_MINOR: Final = 2**63 - 1
+
+
+class MalformedEvent(Invalid):
+    """The event is not one the processor could have sent: resending it cannot succeed."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +83,23 @@ def _customer(obj: Mapping[str, Any]) -> int:
     match = _CUSTOMER.fullmatch(named.strip()) if named else None
     if match is None:
         raise Invalid("the payment names no customer (metadata.customer_id or client_reference_id)")
-    return int(match.group(1))
+    number = int(match.group(1))
+    if not 0 < number <= MAX_ID:
+        raise Invalid(f"the payment names customer {number}, which does not exist")
+    return number
+
+
+def _created(value: object) -> datetime | None:
+    """The event's ``created`` time, ``None`` when absent; :class:`MalformedEvent` when out of range."""
+    if value is None:
+        return None
+    latest = datetime.now(UTC) + CLOCK_SKEW
+    if type(value) is not int or not _EARLIEST.timestamp() <= value <= latest.timestamp():
+        if type(value) is int and value > latest.timestamp() and value < 2**40:
+            ahead = datetime.fromtimestamp(value, UTC).isoformat()
+            raise MalformedEvent(f"the event is dated {ahead}, in the future; refused")
+        raise MalformedEvent(f"the event's created must be a Unix time from 2000 on, got {value!r:.40}")
+    return datetime.fromtimestamp(value, UTC)
 
 
 def handle_event(
@@ -81,7 +111,7 @@ def handle_event(
     data = event.get("data")
     obj = data.get("object") if isinstance(data, Mapping) else None
     if event_id is None or kind is None or not isinstance(obj, Mapping):
-        raise Invalid("the event has no id, type or data.object")
+        raise MalformedEvent("the event has no id, type or data.object")
     if kind not in HANDLED_EVENTS:
         log.info("webhook event %s of type %s ignored", event_id, kind)
         return WebhookOutcome("ignored", event_id)
@@ -89,8 +119,8 @@ def handle_event(
         return WebhookOutcome("ignored", event_id)
     amount_field = "amount_received" if kind == "payment_intent.succeeded" else "amount_total"
     minor = obj.get(amount_field)
-    if type(minor) is not int or minor <= 0:
-        raise Invalid(f"the event's {amount_field} must be a positive integer, got {str(minor)[:40]!r}")
+    if type(minor) is not int or not 0 < minor <= _MAX_MINOR:
+        raise MalformedEvent(f"the event's {amount_field} must be a positive integer below 2^63, got {minor!r:.40}")
     try:
         cur = currency(str(obj.get("currency", ""))[:10])
         amount = check_amount(Money(minor, cur), f"the event's {amount_field}")
@@ -101,8 +131,7 @@ def handle_event(
     customer_id = _customer(obj)
     intent = obj.get("id") if kind == "payment_intent.succeeded" else obj.get("payment_intent")
     external = f"stripe:{intent}" if _text(intent) else f"stripe:{event_id}"
-    created = event.get("created")
-    when = datetime.fromtimestamp(created, UTC) if type(created) is int else None
+    when = _created(event.get("created"))
     received = receive_payment(
         session,
         actor,

@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import getpass
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session
 from daemon.config import Settings
 from daemon.config.files import FileProblem, decode_text, read_user_file
 from daemon.db import current_revision, head_revision, make_engine, session_factory
+from daemon.db.models import MAX_ID
 
 __all__ = [
     "PROG",
@@ -208,9 +210,9 @@ def parse_date(text: str) -> date:
 
 
 def positive_int(text: str) -> int:
-    """An argument type: a record id."""
-    if not text.isdigit() or int(text) <= 0:
-        raise argparse.ArgumentTypeError(f"invalid id {text!r}: expected a positive integer")
+    """An argument type: a record id (ASCII digits, 1..:data:`MAX_ID`, what an id column holds)."""
+    if not re.fullmatch(r"[0-9]{1,10}", text) or not 0 < int(text) <= MAX_ID:
+        raise argparse.ArgumentTypeError(f"invalid id {text[:40]!r}: expected a whole number from 1 to {MAX_ID}")
     return int(text)
 
 

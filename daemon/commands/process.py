@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 from pathlib import Path
 
 from waitress import serve
@@ -42,7 +43,7 @@ def register(sub: SubParsers) -> None:
 
 def _listen(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not re.fullmatch(r"[0-9]{1,5}", port) or not 0 < int(port) < 65536:
         raise SystemExit(f"{PROG}: error: --listen must be HOST:PORT, got {text!r}")
     return host.strip("[]") or "127.0.0.1", int(port)
 
@@ -57,7 +58,10 @@ def cmd_web(args: argparse.Namespace) -> int:
     host, port = _listen(args.listen) if args.listen else (settings.web.host, settings.web.port)
     app = create_app(settings)
     log.info("dashboard on http://%s:%d/", host, port)
-    serve(app, host=host, port=port, threads=args.threads, ident="edgebill")
+    # The application refuses a body over max_request_bytes with its own 413 (JSON on the API); waitress refuses
+    # anything much larger before buffering it.
+    body_limit = 2 * settings.web.max_request_bytes
+    serve(app, host=host, port=port, threads=args.threads, ident="edgebill", max_request_body_size=body_limit)
     return 0
 
 

@@ -62,6 +62,7 @@ from daemon.config.schema import (
 from daemon.config.secrets import fernet_keys, is_public_key
 from daemon.config.tables import REQUIRED, Source, Table, resolved
 from daemon.config.values import is_loopback, join_host_port, mask_url, suggest_zone, valid_host, zone
+from daemon.config.web import web_settings
 from policies import naming
 from policies.money import Currency, Money, UnknownCurrency, currency
 from policies.naming import NamingError
@@ -224,7 +225,7 @@ class _Loader:
             if host in ("0.0.0.0", "::"):
                 sec.fail("base_url", f"required when web.listen binds every address, got listen = {_show(listen)}")
             base_url = f"http://{join_host_port(host, port)}"
-        return WebSettings(host=host, port=port, secret_key_file=key_file, base_url=base_url)
+        return web_settings(sec, host=host, port=port, secret_key_file=key_file, base_url=base_url)
 
     def security(self, sec: Table) -> SecuritySettings:
         sec.check_keys(known_keys(SecuritySettings))

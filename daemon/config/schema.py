@@ -186,6 +186,18 @@ class WebSettings:
     secret_key_file: Path
     #: Public address of the dashboard, without a trailing slash; links are built on it.
     base_url: str
+    #: Largest request body read, in bytes (1 KiB..64 MiB); a larger request is refused with 413 before it is read.
+    max_request_bytes: int = 1_048_576
+    #: Failed sign-ins allowed per user name, as rate limits such as ``"5 per minute; 20 per hour"``.
+    login_limit_per_account: str = "5 per minute; 20 per hour"
+    #: Failed sign-ins allowed per client address, as rate limits.
+    login_limit_per_address: str = "20 per minute; 100 per hour"
+    #: Where the sign-in counters are kept: ``"memory://"`` (this process), or a shared store (``"redis://..."``).
+    rate_limit_storage_uri: str = "memory://"
+    #: A signed-in session ends after this long without a request.
+    session_idle_timeout: timedelta = timedelta(minutes=30)
+    #: A signed-in session ends this long after sign-in, however active it is.
+    session_lifetime: timedelta = timedelta(hours=12)
 
     @property
     def listen(self) -> str:

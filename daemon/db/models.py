@@ -42,6 +42,7 @@ from daemon.db.types import ExactDecimal, UTCDateTime
 from policies.desired import ConnectionType, ServiceState
 
 __all__ = [
+    "MAX_ID",
     "NAMING_CONVENTION",
     "ApiToken",
     "AuditEntry",
@@ -86,6 +87,10 @@ JsonObject = dict[str, Any]
 
 #: A 64-bit key for tables that grow without bound (plain ``INTEGER`` on SQLite, where only that is a rowid).
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+#: The largest id an ``Integer`` primary key holds on every backend (PostgreSQL's ``integer`` is 32 bits): ids
+#: from users (URLs, query strings, CLI arguments) above it are refused before they reach a query.
+MAX_ID = 2**31 - 1
 
 
 def utcnow() -> datetime:
@@ -510,6 +515,9 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    #: Signed-in sessions carry the epoch they began in; raising it (sign-out, a new password, disabling the
+    #: user) ends every one of them.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ApiToken(Base):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,7 +12,7 @@ from typing import Any, Final
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
-from daemon.db.models import Customer, CustomerTag
+from daemon.db.models import MAX_ID, Customer, CustomerTag
 from daemon.services import _validate as check
 from daemon.services import audit
 from daemon.services.errors import Invalid, NotFound
@@ -39,6 +40,10 @@ log = logging.getLogger(__name__)
 
 #: Customers with this tag are never throttled or suspended for non-payment.
 NEVER_SUSPEND: Final = "never-suspend"
+#: The longest text a customer search accepts.
+SEARCH_MAX_LENGTH: Final = 200
+_CUSTOMER_NUMBER: Final = re.compile(r"[0-9]{1,10}")
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 JsonDict = dict[str, Any]
 
@@ -172,7 +177,13 @@ def get_customer(session: Session, customer_id: int) -> CustomerRecord:
 
 
 def _containing(text: str) -> str:
-    """A ``LIKE`` pattern (escape ``\\``) matching ``text`` anywhere, lower-cased, with ``%`` and ``_`` literal."""
+    """A ``LIKE`` pattern (escape ``\\``) matching ``text`` anywhere, lower-cased, with ``%`` and ``_`` literal.
+
+    Refuses (:class:`Invalid`) text over :data:`SEARCH_MAX_LENGTH` characters or with control characters."""
+    if len(text) > SEARCH_MAX_LENGTH:
+        raise Invalid(f"search text must be at most {SEARCH_MAX_LENGTH} characters, got {len(text)}")
+    if _CONTROL.search(text):
+        raise Invalid("search text must not contain control characters")
     return "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
@@ -200,10 +211,11 @@ def list_customers(session: Session, *, tag: str | None = None, search: str | No
 
 def search_customers(session: Session, text: str, *, limit: int) -> list[CustomerRecord]:
     """At most ``limit`` customers by name, for a search box: ``text`` matches the name, e-mail or phone
-    (``%`` and ``_`` are plain characters); all digits, it matches the customer number or the name."""
+    (``%`` and ``_`` are plain characters); all digits, it matches the customer number or the name. Text over
+    :data:`SEARCH_MAX_LENGTH` characters is refused (:class:`Invalid`)."""
     query = select(Customer).order_by(Customer.name).limit(max(1, limit))
     text = text.strip()
-    if text.isdigit():
+    if _CUSTOMER_NUMBER.fullmatch(text) and int(text) <= MAX_ID:
         query = query.where(or_(Customer.id == int(text), _name_matches(_containing(text))))
     elif text:
         query = query.where(_text_matches(_containing(text)))

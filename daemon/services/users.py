@@ -29,6 +29,7 @@ __all__ = [
     "count_users",
     "create_token",
     "create_user",
+    "end_sessions",
     "get_user",
     "list_tokens",
     "list_users",
@@ -51,6 +52,8 @@ class UserRecord:
     active: bool
     created_at: datetime
     last_login_at: datetime | None
+    #: The epoch a signed-in session must carry to be valid (see :func:`end_sessions`); not shown.
+    session_epoch: int = 0
 
     def to_json(self) -> JsonDict:
         return {
@@ -64,7 +67,9 @@ class UserRecord:
 
 
 def _user_record(row: User) -> UserRecord:
-    return UserRecord(row.id, row.username, row.role.value, row.active, row.created_at, row.last_login_at)
+    return UserRecord(
+        row.id, row.username, row.role.value, row.active, row.created_at, row.last_login_at, row.session_epoch or 0
+    )
 
 
 @dataclass(frozen=True)
@@ -165,7 +170,14 @@ def list_users(session: Session) -> list[UserRecord]:
 
 
 def authenticate(session: Session, username: str, password: str) -> UserRecord | None:
-    """The active user whose password this is, recording the login; ``None`` otherwise (same cost)."""
+    """The active user whose password this is, recording the login; ``None`` otherwise (same cost).
+
+    A name no user can have (too long, control characters) is not looked up: some databases refuse it outright."""
+    try:
+        check.username(username)
+    except Invalid:
+        _verify_hash(None, password)
+        return None
     row = session.scalars(select(User).where(User.username == username)).one_or_none()
     if not _verify_hash(row.password_hash if row is not None else None, password):
         return None
@@ -180,20 +192,32 @@ def authenticate(session: Session, username: str, password: str) -> UserRecord |
 
 
 def set_password(session: Session, actor: str, username: str, password: str) -> None:
+    """Set a new password; every session signed in with the old one ends."""
     row = _load_user(session, username)
     check.user_password(password)
     row.password_hash = hash_password(password)
+    row.session_epoch = (row.session_epoch or 0) + 1
     session.flush()
     audit.record(session, actor, "user.set_password", "user", None, None, entity_id=row.id)
 
 
+def end_sessions(session: Session, user_id: int) -> None:
+    """End every signed-in session of the user (sign-out ends them all, on every device)."""
+    row = session.get(User, user_id)
+    if row is not None:
+        row.session_epoch = (row.session_epoch or 0) + 1
+        session.flush()
+
+
 def set_user_active(session: Session, actor: str, username: str, active: bool) -> UserRecord:
-    """Enable or disable a user; disabling also stops their tokens from verifying."""
+    """Enable or disable a user; disabling also ends their sessions and stops their tokens from verifying."""
     row = _load_user(session, username)
     before = _user_record(row)
     if row.active == active:
         return before
     row.active = active
+    if not active:
+        row.session_epoch = (row.session_epoch or 0) + 1
     session.flush()
     after = _user_record(row)
     audit.record(session, actor, "user.enable" if active else "user.disable", "user", before.to_json(), after.to_json())

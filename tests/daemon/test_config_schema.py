@@ -140,7 +140,17 @@ def test_renderer_leaves_out_unset_step_keys() -> None:
 
 
 def test_web_listen_joins_host_and_port() -> None:
-    assert known_keys(WebSettings) == ("listen", "secret_key_file", "base_url")
+    assert known_keys(WebSettings) == (
+        "listen",
+        "secret_key_file",
+        "base_url",
+        "max_request_bytes",
+        "login_limit_per_account",
+        "login_limit_per_address",
+        "rate_limit_storage_uri",
+        "session_idle_timeout",
+        "session_lifetime",
+    )
     assert tomllib.loads(render_settings(FULL))["web"]["listen"] == "[::1]:8080"
 
 

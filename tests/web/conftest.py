@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.config import Settings, load_settings
 from daemon.db import session_factory, upgrade
+from daemon.db.models import (
+    ApiToken,
+    AuditEntry,
+    Customer,
+    Invoice,
+    LedgerEntry,
+    Payment,
+    Plan,
+    RouterOp,
+    Service,
+    User,
+)
 from daemon.security import SecretBox
 from daemon.services import customers, plans, routers, services, users
 from web import create_app
@@ -71,9 +85,38 @@ def seeded(engine: Engine, db_url: str, make_config: Callable[..., Path]) -> See
     return Seeded(settings, sessions, cust.id, svc.id, static.id, token)
 
 
+def make_app(seeded: Seeded, **web: Any) -> Flask:
+    """The application over the seeded database, with ``[web]`` settings replaced by ``web``."""
+    settings = dataclasses.replace(seeded.settings, web=dataclasses.replace(seeded.settings.web, **web))
+    return create_app(settings, sessions=seeded.sessions, test_config={"TESTING": True})
+
+
+#: The tables a refused request must not write to.
+WATCHED_TABLES = (
+    Customer,
+    Service,
+    Payment,
+    Plan,
+    Invoice,
+    LedgerEntry,
+    AuditEntry,
+    RouterOp,
+    User,
+    ApiToken,
+)
+
+
+def row_counts(seeded: Seeded) -> dict[str, int]:
+    """The number of rows of each watched table, to show that a refused request wrote nothing."""
+    with seeded.sessions() as s:
+        return {
+            model.__tablename__: int(s.scalar(select(func.count()).select_from(model)) or 0) for model in WATCHED_TABLES
+        }
+
+
 @pytest.fixture
 def app(seeded: Seeded) -> Flask:
-    return create_app(seeded.settings, sessions=seeded.sessions, test_config={"TESTING": True})
+    return make_app(seeded)
 
 
 @pytest.fixture

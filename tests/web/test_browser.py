@@ -60,6 +60,7 @@ def browser(tmp_path: Path) -> Iterator[object]:
         f"--user-data-dir={tmp_path / 'profile'}",
     ):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=DriverService(executable_path=CHROMEDRIVER))
     driver.set_page_load_timeout(30)
     try:
@@ -139,3 +140,34 @@ def test_a_double_clicked_payment_records_one_payment(live_server: str, browser:
     assert "Payment of 1.00 USD recorded." in browser.page_source
     with seeded.sessions() as s:
         assert len(s.scalars(select(Payment.id)).all()) == 2
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_pages_work_under_the_content_security_policy(live_server: str, browser: object, seeded: Seeded) -> None:
+    """Chromium enforces the policy: the stylesheet applies, and no page makes it refuse anything."""
+    assert isinstance(browser, WebDriver)
+    browser.get(f"{live_server}/login")
+    browser.find_element(By.NAME, "username").send_keys("admin")
+    browser.find_element(By.NAME, "password").send_keys(ADMIN_PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    WebDriverWait(browser, 20).until(expected_conditions.presence_of_element_located((By.TAG_NAME, "header")))
+    pages = ["/", "/customers?q=Ada", f"/customers/{seeded.customer_id}", "/services", f"/services/{seeded.service_id}"]
+    for path in [*pages, "/plans", "/routers"]:
+        browser.get(f"{live_server}{path}")
+        header = browser.find_element(By.TAG_NAME, "header")
+        assert header.value_of_css_property("background-color") == "rgba(23, 32, 46, 1)", path
+    # The policy is in force: a script injected into the page is refused, and Chromium says so.
+    browser.execute_script(
+        "const s = document.createElement('script'); s.textContent = 'document.title = \"pwned\"';"
+        "document.body.appendChild(s);"
+    )
+    assert browser.title != "pwned"
+    messages = [entry["message"] for entry in browser.get_log("browser")]  # type: ignore[attr-defined]
+    violations = [m for m in messages if "Content Security Policy" in m]
+    assert len(violations) == 1 and "script-src" in violations[0], messages
+    # Signing out ends the session for good: the back button shows the sign-in page.
+    browser.get(f"{live_server}/")
+    browser.find_element(By.CSS_SELECTOR, "header button[type=submit]").click()
+    WebDriverWait(browser, 20).until(expected_conditions.url_contains("/login"))
+    browser.get(f"{live_server}/routers")
+    assert "/login" in browser.current_url

@@ -9,23 +9,19 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from daemon.config import ConfigError, DaemonSettings, Settings, load_settings
-from daemon.db import session_factory, upgrade
 from daemon.scheduler import Daemon
 from daemon.services.state import set_service_state
 from lab.routeros import RouterOSEmulator
 from tests.conftest import PG_ADMIN_DSN
 from tests.daemon.conftest import secret
-from tests.lab_setup import seed_subscriber
 from tests.support import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,22 +33,10 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 @pytest.fixture
-def setup(
-    router: RouterOSEmulator, engine: Engine, db_url: str, make_config: Callable[..., Path]
-) -> tuple[Settings, sessionmaker[Session], int]:
-    config = make_config(
-        database_url=db_url,
-        routers=[{"name": "core1", "kind": "mikrotik", "host": "127.0.0.1", "port": router.port, "timeout": "5s"}],
-    )
-    loaded = load_settings(config)
-    fast = dataclasses.replace(
-        loaded.scheduler, reconcile_interval=timedelta(seconds=1), poll_interval=timedelta(seconds=1)
-    )
-    # Port 0: the system picks a free port, which the daemon's listener reports.
-    settings = dataclasses.replace(loaded, scheduler=fast, daemon=DaemonSettings("127.0.0.1:0"))
-    upgrade(engine)
-    sessions = session_factory(engine)
-    return settings, sessions, seed_subscriber(sessions, settings)
+def setup(setup: tuple[Settings, sessionmaker[Session], int]) -> tuple[Settings, sessionmaker[Session], int]:
+    """The daemon tests' site, with the metrics listener on port 0: the system picks a free port."""
+    settings, sessions, service_id = setup
+    return dataclasses.replace(settings, daemon=DaemonSettings("127.0.0.1:0")), sessions, service_id
 
 
 @pytest.fixture

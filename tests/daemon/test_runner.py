@@ -4,43 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from daemon.config import Settings, load_settings
-from daemon.db import Router, RouterStatus, UsageSample, make_engine, session_factory, upgrade
+from daemon.config import Settings
+from daemon.db import Router, RouterStatus, UsageSample, make_engine, session_factory
 from daemon.scheduler import Daemon
 from daemon.services.state import set_service_state
 from lab.routeros import RouterOSEmulator
 from tests.conftest import read_only_url
 from tests.daemon.conftest import secret
-from tests.lab_setup import seed_subscriber
 from tests.support import wait_for
-
-
-@pytest.fixture
-def setup(
-    router: RouterOSEmulator, engine: Engine, db_url: str, make_config: Callable[..., Path]
-) -> tuple[Settings, sessionmaker[Session], int]:
-    config = make_config(
-        database_url=db_url,
-        routers=[{"name": "core1", "kind": "mikrotik", "host": "127.0.0.1", "port": router.port, "timeout": "5s"}],
-    )
-    loaded = load_settings(config)
-    # Faster than the configuration allows, so that the test sees several runs.
-    fast = dataclasses.replace(
-        loaded.scheduler, reconcile_interval=timedelta(seconds=1), poll_interval=timedelta(seconds=1)
-    )
-    settings = dataclasses.replace(loaded, scheduler=fast)
-    upgrade(engine)
-    sessions = session_factory(engine)
-    svc_id = seed_subscriber(sessions, settings)
-    return settings, sessions, svc_id
 
 
 def test_daemon_pushes_polls_and_follows_a_suspension(

@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Flask
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from daemon.config import Settings, default_config_path, load_settings
 from daemon.db import make_engine, session_factory
@@ -39,6 +40,9 @@ def create_app(
         sessions = session_factory(make_engine(settings.database.url))
 
     app = Flask(__name__)
+    if settings.web.trusted_proxies:
+        hops = settings.web.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     app.config.update(
         SECRET_KEY=settings.web.secret_key(),  # ConfigError naming the file when it cannot be used
         SESSION_COOKIE_HTTPONLY=True,

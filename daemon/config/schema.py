@@ -198,6 +198,9 @@ class WebSettings:
     session_idle_timeout: timedelta = timedelta(minutes=30)
     #: A signed-in session ends this long after sign-in, however active it is.
     session_lifetime: timedelta = timedelta(hours=12)
+    #: Reverse proxies in front of the dashboard (0..5) whose ``X-Forwarded-For`` and ``X-Forwarded-Proto`` are
+    #: believed; 0 ignores those headers, so a client cannot choose the address it is throttled by.
+    trusted_proxies: int = 0
 
     @property
     def listen(self) -> str:

@@ -1,5 +1,6 @@
 """The value rules of the ``[web]`` keys that bound what a client may do: request size, sign-in rate limits,
-session lifetimes. The socket, key file and base URL are read by the loader, which calls :func:`web_settings`."""
+session lifetimes, the proxies believed about a client's address. The socket, key file and base URL are read by
+the loader, which calls :func:`web_settings`."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ _MIN_IDLE: Final = timedelta(minutes=1)
 _MAX_IDLE: Final = timedelta(days=1)
 _MIN_LIFETIME: Final = timedelta(minutes=5)
 _MAX_LIFETIME: Final = timedelta(days=31)
+_MAX_PROXIES: Final = 5
 
 
 def _rate_limits(sec: Table, key: str, default: str) -> str:
@@ -68,6 +70,7 @@ def web_settings(sec: Table, *, host: str, port: int, secret_key_file: Path, bas
             "session_idle_timeout",
             f"must not be longer than web.session_lifetime, got {show(sec.get('session_idle_timeout'))}",
         )
+    proxies = sec.integer("trusted_proxies", 0, _MAX_PROXIES, defaults.trusted_proxies)
     return WebSettings(
         host=host,
         port=port,
@@ -79,4 +82,5 @@ def web_settings(sec: Table, *, host: str, port: int, secret_key_file: Path, bas
         rate_limit_storage_uri=storage,
         session_idle_timeout=idle,
         session_lifetime=lifetime,
+        trusted_proxies=proxies,
     )

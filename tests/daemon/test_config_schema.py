@@ -150,6 +150,7 @@ def test_web_listen_joins_host_and_port() -> None:
         "rate_limit_storage_uri",
         "session_idle_timeout",
         "session_lifetime",
+        "trusted_proxies",
     )
     assert tomllib.loads(render_settings(FULL))["web"]["listen"] == "[::1]:8080"
 

@@ -193,3 +193,24 @@ def test_a_user_name_no_user_can_have_is_a_plain_failed_sign_in(client: FlaskCli
     response = client.post("/login", data={"csrf": csrf_of(client), "username": username, "password": ADMIN_PASSWORD})
     assert response.status_code == 200
     assert "Unknown user name or wrong password." in response.get_data(as_text=True)
+
+
+def _forwarded_attempt(client: FlaskClient, username: str, forwarded: str) -> int:
+    """A failed sign-in from 192.0.2.10 whose request says it was forwarded for ``forwarded``."""
+    environ = {"REMOTE_ADDR": "192.0.2.10"}
+    headers = {"X-Forwarded-For": forwarded}
+    token = csrf_of(client)
+    return client.post(
+        "/login", data={"csrf": token, "username": username, "password": "guess"}, environ_base=environ, headers=headers
+    ).status_code
+
+
+def test_a_forwarded_address_counts_only_behind_a_trusted_proxy(seeded: Seeded) -> None:
+    limits = {"login_limit_per_account": "100 per minute", "login_limit_per_address": "2 per minute"}
+    # No proxy configured: a client that forges X-Forwarded-For is still counted under its own address.
+    direct = make_app(seeded, **limits).test_client()
+    assert [_forwarded_attempt(direct, f"user{n}", f"198.51.100.{n}") for n in range(3)] == [200, 200, 429]
+    # Behind one trusted proxy, every client is counted under the address the proxy forwards.
+    proxied = make_app(seeded, trusted_proxies=1, **limits).test_client()
+    assert [_forwarded_attempt(proxied, f"user{n}", "198.51.100.7") for n in range(3)] == [200, 200, 429]
+    assert _forwarded_attempt(proxied, "user9", "198.51.100.8") == 200

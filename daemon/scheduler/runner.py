@@ -154,9 +154,8 @@ class Daemon:
             self.scheduler.add_job(
                 jobs.watchdog_job,
                 IntervalTrigger(seconds=self.notifier.watchdog.total_seconds() / 2),
-                id="watchdog",
+                id="watchdog",  # first ping half an interval after start, so always after READY=1
                 replace_existing=True,
-                next_run_time=now,
             )
 
     def notify_alive(self) -> None:
@@ -218,14 +217,20 @@ class Daemon:
     def run_forever(self) -> None:
         """Start, then block until SIGTERM or SIGINT; shut the scheduler down cleanly."""
 
+        received: list[int] = []
+
         def _stop(signum: int, _frame: FrameType | None) -> None:
-            log.info("signal %s received, stopping", signal.Signals(signum).name)
-            self._stopped.set()
+            # Only a plain append here: the handler runs in the main thread, which may hold the event's lock in
+            # wait() when the signal arrives, so setting the event (or logging) from here could deadlock.
+            received.append(signum)
 
         previous: dict[int, Any] = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         self.start()
         try:
-            self._stopped.wait()
+            while not received and not self._stopped.wait(0.2):
+                pass
+            if received:
+                log.info("signal %s received, stopping", signal.Signals(received[0]).name)
         finally:
             self.stop()
             for sig, handler in previous.items():

@@ -305,7 +305,7 @@ class _Shell:
         def feed() -> None:
             try:
                 self.chan.sendall(script)
-            except (OSError, paramiko.SSHException) as exc:
+            except (OSError, EOFError, paramiko.SSHException) as exc:  # a lost session: the reader says so
                 failure.append(exc)
 
         feeder = threading.Thread(target=feed, name="ssh-stdin", daemon=True)

@@ -11,7 +11,7 @@ import json
 import logging
 import signal
 import subprocess
-import threading
+import time
 from pathlib import Path
 from types import FrameType
 
@@ -58,10 +58,10 @@ def _up(workdir: Path, subscribers: int, tag: str) -> int:
     except LabError as exc:
         print(f"edgebill lab linux-gw: {exc}")
         return 1
-    stop = threading.Event()
+    received: list[int] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+        received.append(signum)  # nothing that takes a lock: the main thread may hold it when the signal lands
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -83,7 +83,8 @@ def _up(workdir: Path, subscribers: int, tag: str) -> int:
         print('leaf_qdisc = "pfifo"')
         print(f'subnets = ["{gw.subnet}"]')
         print("\nrunning; Ctrl-C stops and removes it", flush=True)
-        stop.wait()
+        while not received:
+            time.sleep(0.2)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

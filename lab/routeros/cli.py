@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
-import threading
+import time
 from pathlib import Path
 from types import FrameType
 
@@ -111,11 +111,10 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as error:
         logger.error("cannot start the RouterOS emulator: %s", error)
         return 1
-    stop = threading.Event()
+    received: list[int] = []
 
     def on_signal(number: int, _frame: FrameType | None) -> None:
-        logger.info("received signal %d, stopping", number)
-        stop.set()
+        received.append(number)  # nothing that takes a lock: the main thread may hold it when the signal lands
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     print(
@@ -124,8 +123,9 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     try:
-        while not stop.wait(0.5):
-            pass
+        while not received:
+            time.sleep(0.2)
+        logger.info("received signal %d, stopping", received[0])
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
